@@ -1,0 +1,99 @@
+// Package cmd holds haadm's cobra commands and nothing else: flags are parsed
+// here and handed to the phases as plain values.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X github.com/haadm/haadm/cmd.version=...".
+var version = "dev"
+
+// globalFlags are shared by every command that talks to a cluster.
+type globalFlags struct {
+	kubeconfig            string
+	sshConfig             string
+	logFile               string
+	timeout               time.Duration
+	insecureIgnoreHostKey bool
+	firstMaster           string
+}
+
+// ExitError carries an exit code for results that are not failures of haadm
+// itself, such as `haadm status` finding a degraded control plane.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Main runs haadm with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil && ee.Code != 0 && ee.Err.Error() != "" {
+			fmt.Fprintln(stderr, "haadm:", ee.Err)
+		}
+		return ee.Code
+	}
+	fmt.Fprintln(stderr, "haadm:", err)
+	return 1
+}
+
+// NewRootCommand builds the command tree; it holds no state outside itself.
+func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "haadm",
+		Short: "Grow a single-master kubeadm cluster into a highly available control plane",
+		Long: `haadm promotes worker nodes of a running kubeadm cluster whose only control
+plane was initialised without controlPlaneEndpoint into control-plane nodes,
+in place: certificates, etcd learners promoted one at a time, static pods,
+kubelets, labels and taints, a layer-4 load balancer, and every cluster object
+that pointed at the first master.
+
+  haadm promote --nodes emei,wudang --lb-node emei
+  haadm phase certs --nodes emei,wudang --lb-node emei
+  haadm status`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "admin kubeconfig of the cluster (default $KUBECONFIG or ~/.kube/config)")
+	pf.StringVar(&g.sshConfig, "ssh-config", "", "OpenSSH client config naming every node, like `ssh -F` (default ~/.ssh/config)")
+	pf.StringVar(&g.logFile, "log-file", "", "detailed log file (default ./haadm-<command>-<time>.log)")
+	pf.DurationVar(&g.timeout, "timeout", 45*time.Minute, "give up after this long")
+	pf.BoolVar(&g.insecureIgnoreHostKey, "insecure-ignore-host-key", false, "accept any SSH host key (do not use on production)")
+	pf.StringVar(&g.firstMaster, "first-master", "", "the existing control-plane node (default: the only node labelled control-plane)")
+	root.AddCommand(newPromoteCommand(g), newPhaseCommand(g), newStatusCommand(g), newVersionCommand())
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print haadm's version",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			fmt.Fprintln(c.OutOrStdout(), "haadm", version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# The lab: a real single-master kubeadm cluster on this one machine.
+#
+#   lab/lab.sh up      bring it up (a healthy lab is left alone and reported)
+#   lab/lab.sh down    remove everything it made; a second run is a no-op
+#   lab/lab.sh status  say whether it is up and healthy (exit 0) or not
+#
+# Each node is a network namespace on the bridge haadm0 plus its own mount,
+# UTS, IPC and PID namespaces, with lab-init as PID 1 supervising containerd,
+# sshd and the kubelet. shaolin runs `kubeadm init` WITHOUT controlPlaneEndpoint
+# (the situation haadm exists for); the others join as workers.
+#
+# Environment: LAB_K8S_VERSION (v1.36.3, or a minor like v1.35 for its newest
+# patch), LAB_NODES (3; more nodes for 5-master tests), LAB_STATE, LAB_CACHE.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$REPO/.lab
+STATE=${LAB_STATE:-/var/lib/haadm-lab}
+CACHE=${LAB_CACHE:-/var/cache/haadm-lab}
+K8S_VERSION=${LAB_K8S_VERSION:-v1.36.3}
+NODES_COUNT=${LAB_NODES:-3}
+NAMES=(shaolin emei wudang huashan kunlun kongtong qingcheng)
+BRIDGE=haadm0
+NET=10.250.0            # the lab's own /24; nodes have no default route
+HOST_IP=$NET.1
+SERVICE_CIDR=10.96.0.0/12
+POD_CIDR=10.244.0.0/16
+
+log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }
+
+node_names() { local i; for ((i = 0; i < NODES_COUNT; i++)); do echo "${NAMES[$i]}"; done; }
+node_ip() { local i; for ((i = 0; i < ${#NAMES[@]}; i++)); do [[ ${NAMES[$i]} == "$1" ]] && { echo "$NET.$((11 + i))"; return 0; }; done; return 1; }
+node_index() { local i; for ((i = 0; i < ${#NAMES[@]}; i++)); do [[ ${NAMES[$i]} == "$1" ]] && { echo "$i"; return 0; }; done; return 1; }
+netns() { echo "haadm-$1"; }
+
+# The PID of a node's init (lab-init), as the host sees it: the only child
+# of the unshare process whose PID the lab recorded.
+init_pid() {
+  local p; p=$(cat "$STATE/nodes/$1/pid" 2>/dev/null) || return 1
+  [[ -r /proc/$p/cmdline ]] && tr '\0' ' ' < "/proc/$p/cmdline" | grep -q "lab-init $1 " || return 1
+  local c; c=$(cat "/proc/$p/task/$p/children" 2>/dev/null | awk '{print $1}')
+  [[ -n $c ]] && echo "$c"
+}
+
+# in_node N CMD...: run CMD inside node N's namespaces (the way sshd there would).
+in_node() {
+  local n=$1; shift
+  local p; p=$(init_pid "$n") || die "node $n is not running"
+  nsenter -t "$p" -m -u -i -n -p -- env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+
+check_machine() {
+  [[ $(id -u) == 0 ]] || die "the lab needs root (it creates network namespaces, bridges and cgroups); run it with sudo"
+  command -v ip >/dev/null || die "iproute2 is missing: run lab/deps.sh"
+  ip netns add haadm-probe 2>/dev/null && ip netns del haadm-probe || die "cannot create network namespaces here (ip netns add failed)"
+  unshare --help 2>&1 | grep -q -- --kill-child || die "util-linux unshare lacks --kill-child (need util-linux >= 2.32)"
+  [[ -d /sys/fs/cgroup/cpu && -d /sys/fs/cgroup/memory ]] ||
+    die "the lab needs cgroup v1 controllers under /sys/fs/cgroup (found: $(ls /sys/fs/cgroup | tr '\n' ' '))"
+}
+
+resolve_version() {
+  if [[ $K8S_VERSION =~ ^v1\.[0-9]+$ ]]; then
+    local proxy; proxy=$(go env GOPROXY | tr ',|' '\n\n' | grep -v -e '^direct$' -e '^off$' | head -n1)
+    K8S_VERSION=$(curl -fsS -m 30 "$proxy/k8s.io/kubernetes/@v/list" | grep -E "^${K8S_VERSION//./\\.}\.[0-9]+$" | sort -V | tail -n1)
+    [[ -n $K8S_VERSION ]] || die "no release of ${LAB_K8S_VERSION} found on the Go module proxy"
+  fi
+}
+
+# etcd's version is whatever this kubeadm deploys (3.6.8-0 -> v3.6.8).
+etcd_version() {
+  "$CACHE/k8s-$K8S_VERSION/bin/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null |
+    sed -n -E 's#.*/etcd:([0-9.]+)-[0-9]+$#v\1#p'
+}
+
+build() {
+  local t0=$SECONDS
+  # kubeadm first (etcd's version depends on it), then everything.
+  bash "$REPO/lab/build-k8s.sh" "$K8S_VERSION" none "$CACHE"
+  local ev; ev=$(etcd_version)
+  [[ -n $ev ]] || die "cannot read the etcd version from kubeadm $K8S_VERSION"
+  bash "$REPO/lab/build-k8s.sh" "$K8S_VERSION" "$ev" "$CACHE"
+  ETCD_VERSION=$ev
+  mkdir -p "$CACHE/tools"
+  (cd "$REPO" && CGO_ENABLED=0 go build -o "$CACHE/tools/" ./lab/cmd/lab-init ./lab/cmd/lab-image ./lab/cmd/lab-pause)
+  build_images
+  log "binaries and images ready in $((SECONDS - t0))s"
+}
+
+build_images() {
+  local dir=$CACHE/images-$K8S_VERSION
+  [[ -f $dir/.done ]] && return
+  rm -rf "$dir"; mkdir -p "$dir"
+  local kbin=$CACHE/k8s-$K8S_VERSION/bin ebin=$CACHE/etcd-$ETCD_VERSION/bin
+  local ref stage
+  while read -r ref; do
+    stage=$(mktemp -d); mkdir -p "$stage/usr/local/bin" "$stage/tmp" "$stage/etc"
+    local entry=""
+    case $ref in
+      */kube-apiserver:* | */kube-controller-manager:* | */kube-scheduler:*)
+        local c=${ref##*/}; c=${c%%:*}; cp "$kbin/$c" "$stage/usr/local/bin/" ;;
+      */kube-proxy:*) stage_kube_proxy "$stage" "$kbin" ;;
+      */etcd:*) cp "$ebin/etcd" "$ebin/etcdctl" "$stage/usr/local/bin/" ;;
+      */pause:*) cp "$CACHE/tools/lab-pause" "$stage/pause"; entry=/pause ;;
+      */coredns:*) rm -rf "$stage"; continue ;;   # the lab skips the CoreDNS addon
+      *) die "no recipe for image $ref" ;;
+    esac
+    "$CACHE/tools/lab-image" -rootfs "$stage" -tag "$ref" -out "$dir/$(echo "${ref##*/}" | tr ':' '_').tar" ${entry:+-entrypoint "$entry"}
+    rm -rf "$stage"
+  done < <("$kbin/kubeadm" config images list --kubernetes-version "$K8S_VERSION")
+  touch "$dir/.done"
+}
+
+# kube-proxy programs iptables: ship the host's xtables-nft-multi, the names
+# that point at it, its extensions and every library they load.
+stage_kube_proxy() {
+  local stage=$1 kbin=$2
+  cp "$kbin/kube-proxy" "$stage/usr/local/bin/"
+  local xt; xt=$(readlink -f "$(command -v xtables-nft-multi || echo /usr/sbin/xtables-nft-multi)")
+  [[ -x $xt ]] || die "xtables-nft-multi not found (install iptables)"
+  mkdir -p "$stage/usr/sbin"
+  cp "$xt" "$stage/usr/sbin/xtables-nft-multi"
+  local n
+  for n in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
+    iptables-nft iptables-nft-save iptables-nft-restore ip6tables-nft ip6tables-nft-save ip6tables-nft-restore; do
+    ln -s xtables-nft-multi "$stage/usr/sbin/$n"
+  done
+  local xtdir=/usr/lib/x86_64-linux-gnu/xtables
+  mkdir -p "$stage$xtdir"; cp "$xtdir"/*.so "$stage$xtdir/"
+  local lib
+  for lib in $( (ldd "$xt"; for so in "$xtdir"/*.so; do ldd "$so"; done) 2>/dev/null | grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
+    mkdir -p "$stage$(dirname "$lib")"; cp -L "$lib" "$stage$lib"
+  done
+  # /lib64 holds the loader on Debian; keep the usr-merge symlinks.
+  [[ -e $stage/lib64 ]] || ln -s usr/lib64 "$stage/lib64" 2>/dev/null || true
+  mkdir -p "$stage/run/xtables" "$stage/var/run"
+}
+
+write_node_files() {
+  local n=$1 ip=$2 idx=$3 root=$STATE/nodes/$1/root
+  mkdir -p "$root"/{etc/kubernetes,etc/containerd,etc/cni/net.d,etc/ssh,root/.kube,var/log,tmp,run,etc/nginx}
+  chmod 1777 "$root/tmp"
+  {
+    echo "127.0.0.1 localhost"
+    echo "::1 localhost ip6-localhost ip6-loopback"
+    local m; for m in $(node_names); do echo "$(node_ip "$m") $m"; done
+  } > "$root/etc/hosts"
+  # Nothing may leave the machine: a resolver on loopback that is not there
+  # makes every lookup of an unknown name fail at once.
+  echo "nameserver 127.0.0.1" > "$root/etc/resolv.conf"
+  cat > "$root/etc/containerd/config.toml" <<EOF
+version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$(grep /pause: <("$CACHE/k8s-$K8S_VERSION/bin/kubeadm" config images list --kubernetes-version "$K8S_VERSION"))"
+  tolerate_missing_hugepages_controller = true
+  # this machine denies negative oom_score_adj; without this runc fails with
+  # "can't get final child's PID from pipe: EOF"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      SystemdCgroup = false
+EOF
+  cat > "$root/etc/cni/net.d/10-lab.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "lab",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.$((100 + idx)).0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+  [[ -f $root/etc/ssh/ssh_host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -C "root@$n" -f "$root/etc/ssh/ssh_host_ed25519_key"
+  cp "$STATE/ssh/id_ed25519.pub" "$root/etc/ssh/authorized_keys"
+  cat > "$root/etc/ssh/sshd_config" <<EOF
+# lab node $n
+ListenAddress $ip
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+AuthorizedKeysFile /etc/ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile /run/sshd.pid
+Subsystem sftp internal-sftp
+MaxSessions 64
+MaxStartups 64:30:128
+EOF
+  # Each node gets the host's nginx configuration tree to start from, so an
+  # nginx installed "on the node" looks like a fresh Debian install.
+  [[ -f $root/etc/nginx/nginx.conf ]] || cp -a /etc/nginx/. "$root/etc/nginx/"
+  local ss
+  for ss in /sys/fs/cgroup/*/; do
+    [[ -L ${ss%/} ]] && continue
+    mkdir -p "$ss/haadm-$n"
+    if [[ $ss == */cpuset/ ]]; then
+      cat "$ss/cpuset.cpus" > "$ss/haadm-$n/cpuset.cpus"
+      cat "$ss/cpuset.mems" > "$ss/haadm-$n/cpuset.mems"
+    fi
+  done
+}
+
+make_network() {
+  sysctl -qw net.ipv4.ip_forward=1 >/dev/null || true
+  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  ip addr replace "$HOST_IP/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  local n i
+  for n in $(node_names); do
+    i=$(node_index "$n")
+    local ns; ns=$(netns "$n")
+    ip netns list | grep -qw "^$ns" || ip netns add "$ns"
+    if ! ip link show "hveth$i" >/dev/null 2>&1; then
+      ip link add "hveth$i" type veth peer name eth0 netns "$ns"
+    fi
+    ip link set "hveth$i" master "$BRIDGE" up
+    ip -n "$ns" link set lo up
+    ip -n "$ns" addr replace "$(node_ip "$n")/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    # Service IPs are DNATed by kube-proxy after routing; without a route they
+    # fail before that. The route stays on the bridge: there is no default route.
+    ip -n "$ns" route replace "$SERVICE_CIDR" dev eth0
+  done
+  # Node-to-node traffic crosses the host bridge: keep the host's firewall out of it.
+  if [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+    iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+  fi
+}
+
+start_node() {
+  local n=$1 ip; ip=$(node_ip "$n")
+  if init_pid "$n" >/dev/null; then return; fi
+  mkdir -p "$STATE/nodes/$n"
+  setsid nsenter --net="/run/netns/$(netns "$n")" -- \
+    unshare --mount --uts --ipc --pid --fork --kill-child --mount-proc --propagation private \
+    "$CACHE/tools/lab-init" "$n" "$ip" "$STATE/nodes/$n/root" "$STATE/bin" \
+    > "$STATE/nodes/$n/init.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/nodes/$n/pid"
+}
+
+wait_for() { # wait_for SECONDS WHAT CMD...
+  local t=$1 what=$2; shift 2
+  local end=$((SECONDS + t))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < end)) || die "timed out after ${t}s waiting for $what"
+    sleep 1
+  done
+}
+
+kubeadm_init_config() {
+  local ip; ip=$(node_ip shaolin)
+  cat <<EOF
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: $ip
+  bindPort: 6443
+nodeRegistration:
+  name: shaolin
+  criSocket: unix:///run/containerd/containerd.sock
+  ignorePreflightErrors: [SystemVerification, Swap, FileContent--proc-sys-net-bridge-bridge-nf-call-iptables, FileExisting-crictl]
+skipPhases: [addon/coredns]
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: $K8S_VERSION
+clusterName: kubernetes
+networking:
+  serviceSubnet: $SERVICE_CIDR
+  podSubnet: $POD_CIDR
+  dnsDomain: cluster.local
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+failCgroupV1: false
+failSwapOn: false
+imageGCHighThresholdPercent: 100
+evictionHard:
+  memory.available: "0%"
+  nodefs.available: "0%"
+  nodefs.inodesFree: "0%"
+  imagefs.available: "0%"
+---
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+conntrack:
+  maxPerCore: 0
+EOF
+}
+
+write_access_files() {
+  mkdir -p "$OUT"
+  cp "$STATE/nodes/shaolin/root/etc/kubernetes/admin.conf" "$OUT/kubeconfig"
+  chmod 600 "$OUT/kubeconfig"
+  : > "$STATE/ssh/known_hosts"
+  local n
+  for n in $(node_names); do
+    echo "$n,$(node_ip "$n") $(cut -d' ' -f1,2 "$STATE/nodes/$n/root/etc/ssh/ssh_host_ed25519_key.pub")" >> "$STATE/ssh/known_hosts"
+  done
+  {
+    echo "# haadm lab: ssh -F $OUT/ssh_config NODE CMD"
+    for n in $(node_names); do
+      cat <<EOF
+Host $n
+  HostName $(node_ip "$n")
+  User root
+  IdentityFile $STATE/ssh/id_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $STATE/ssh/known_hosts
+  StrictHostKeyChecking yes
+  LogLevel ERROR
+EOF
+    done
+  } > "$OUT/ssh_config"
+}
+
+kubectl_host() { "$CACHE/k8s-$K8S_VERSION/bin/kubectl" --kubeconfig "$OUT/kubeconfig" "$@"; }
+
+healthy() {
+  [[ -f $STATE/version && $(cat "$STATE/version") == "$K8S_VERSION $NODES_COUNT" ]] || return 1
+  local n
+  for n in $(node_names); do init_pid "$n" >/dev/null || return 1; done
+  [[ -f $OUT/kubeconfig ]] || return 1
+  local ready
+  ready=$(kubectl_host get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l) || return 1
+  ((ready == NODES_COUNT))
+}
+
+all_ready() {
+  local ready
+  ready=$(kubectl_host get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)
+  ((ready == NODES_COUNT))
+}
+
+kube_proxy_running() {
+  local running
+  running=$(kubectl_host -n kube-system get pods -l k8s-app=kube-proxy --no-headers 2>/dev/null | awk '$3 == "Running"' | wc -l)
+  ((running == NODES_COUNT))
+}
+
+up() {
+  local t0=$SECONDS
+  check_machine
+  resolve_version
+  if healthy; then
+    log "lab is up and healthy ($K8S_VERSION, $NODES_COUNT nodes); nothing to do"
+    next_steps; return
+  fi
+  if [[ -d $STATE ]] || ip link show "$BRIDGE" >/dev/null 2>&1; then
+    log "found a stopped or half-built lab: removing it first"
+    down
+  fi
+  bash "$REPO/lab/deps.sh"
+  build
+  log "creating $NODES_COUNT nodes on $BRIDGE ($NET.0/24)"
+  mkdir -p "$STATE/bin" "$STATE/ssh" "$STATE/nodes"
+  local kbin=$CACHE/k8s-$K8S_VERSION/bin
+  cp "$kbin/kubeadm" "$kbin/kubelet" "$kbin/kubectl" "$CACHE/etcd-$ETCD_VERSION/bin/etcdctl" \
+    "$REPO/lab/files/systemctl" "$REPO/lab/files/lab-kubelet" "$STATE/bin/"
+  ssh-keygen -q -t ed25519 -N '' -C haadm-lab -f "$STATE/ssh/id_ed25519"
+  make_network
+  local n
+  for n in $(node_names); do write_node_files "$n" "$(node_ip "$n")" "$(node_index "$n")"; done
+  for n in $(node_names); do start_node "$n"; done
+  local imports=()
+  for n in $(node_names); do
+    wait_for 60 "containerd on $n" in_node "$n" test -S /run/containerd/containerd.sock
+    (
+      for tar in "$CACHE/images-$K8S_VERSION"/*.tar; do
+        in_node "$n" ctr -n k8s.io images import --platform linux/amd64 "$tar" >/dev/null
+      done
+    ) &
+    imports+=($!)
+  done
+  # Only the imports: the nodes themselves are children of this shell too.
+  local j; for j in "${imports[@]}"; do wait "$j" || die "importing images failed"; done
+  log "images imported; kubeadm init on shaolin"
+  kubeadm_init_config > "$STATE/nodes/shaolin/root/etc/kubernetes/lab-kubeadm.yaml"
+  in_node shaolin kubeadm init --config /etc/kubernetes/lab-kubeadm.yaml > "$STATE/nodes/shaolin/kubeadm-init.log" 2>&1 ||
+    { tail -n 40 "$STATE/nodes/shaolin/kubeadm-init.log" >&2; die "kubeadm init failed on shaolin (full log: $STATE/nodes/shaolin/kubeadm-init.log)"; }
+  local join; join=$(in_node shaolin kubeadm token create --print-join-command)
+  for n in $(node_names); do
+    [[ $n == shaolin ]] && continue
+    # shellcheck disable=SC2086
+    in_node "$n" $join --cri-socket unix:///run/containerd/containerd.sock \
+      --ignore-preflight-errors=SystemVerification,Swap,FileContent--proc-sys-net-bridge-bridge-nf-call-iptables,FileExisting-crictl \
+      > "$STATE/nodes/$n/kubeadm-join.log" 2>&1 ||
+      { tail -n 40 "$STATE/nodes/$n/kubeadm-join.log" >&2; die "kubeadm join failed on $n (log: $STATE/nodes/$n/kubeadm-join.log)"; }
+  done
+  write_access_files
+  wait_for 300 "all nodes Ready" all_ready
+  wait_for 300 "kube-proxy Running on every node" kube_proxy_running
+  echo "$K8S_VERSION $NODES_COUNT" > "$STATE/version"
+  log "lab up in $((SECONDS - t0))s: $(node_names | tr '\n' ' ')"
+  next_steps
+}
+
+next_steps() {
+  cat >&2 <<EOF
+
+  kubectl --kubeconfig $OUT/kubeconfig get nodes
+  ssh -F $OUT/ssh_config emei hostname
+  bin/haadm --kubeconfig $OUT/kubeconfig --ssh-config $OUT/ssh_config status
+  bin/haadm --kubeconfig $OUT/kubeconfig --ssh-config $OUT/ssh_config promote --nodes emei,wudang --lb-node emei
+  make lab-down     # remove it all
+
+EOF
+}
+
+# down removes every kind of leftover, also when the processes are long gone.
+down() {
+  local n p
+  for d in "$STATE"/nodes/*/; do
+    [[ -d $d ]] || continue
+    n=$(basename "$d")
+    p=$(cat "$d/pid" 2>/dev/null || true)
+    # Only the lab's own processes, by recorded PID, checked against their command line.
+    if [[ -n $p && -r /proc/$p/cmdline ]] && tr '\0' ' ' < "/proc/$p/cmdline" | grep -q "lab-init $n "; then
+      kill -KILL "$p" 2>/dev/null || true
+      local i; for ((i = 0; i < 50; i++)); do [[ -e /proc/$p ]] || break; sleep 0.1; done
+    fi
+  done
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^haadm-' || true); do ip netns del "$ns" || true; done
+  ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
+  while iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do :; done
+  local cg
+  for cg in /sys/fs/cgroup/*/haadm-*; do
+    [[ -d $cg ]] || continue
+    # Processes die asynchronously after PID 1 of their namespace does.
+    local i; for ((i = 0; i < 50; i++)); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; [[ -d $cg ]] || break; sleep 0.2; done
+    [[ -d $cg ]] && log "warning: cgroup $cg is still busy"
+  done
+  if [[ -d $STATE ]]; then
+    # Nothing should be mounted there (mounts lived in the nodes' namespaces),
+    # but never rm -rf through a mount.
+    if grep -q " $STATE/" /proc/self/mounts; then
+      grep " $STATE/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r umount -l
+    fi
+    rm -rf "$STATE"
+  fi
+  rm -rf "$OUT"
+  log "lab removed"
+}
+
+status() {
+  resolve_version
+  if healthy; then log "lab is up and healthy"; kubectl_host get nodes -o wide; else log "lab is not up (or not healthy)"; return 1; fi
+}
+
+case ${1:-} in
+  up) up ;;
+  down) check_machine; down ;;
+  status) status ;;
+  build) check_machine; resolve_version; bash "$REPO/lab/deps.sh"; build ;;
+  exec) shift; in_node "$@" ;;
+  *) echo "usage: $0 up|down|status|build|exec NODE CMD..." >&2; exit 2 ;;
+esac

@@ -1,0 +1,61 @@
+package lb
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+)
+
+// RenderHAProxy returns a complete haproxy.cfg equivalent to RenderNginx's
+// output, for operators who prefer haproxy. Unlike open-source nginx, haproxy
+// checks backends actively: GET /readyz over TLS (certificate not verified,
+// the check only needs the status code; /readyz is readable anonymously in
+// kubeadm clusters), so an apiserver that is up but not ready - e.g. cut off
+// from etcd - stops receiving new connections.
+//
+// The global section matches Debian's packaged defaults (chroot, haproxy
+// user, admin socket).
+func RenderHAProxy(cfg Config) ([]byte, error) {
+	c := cfg.withDefaults(defaultHAProxyPIDFile)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("haproxy config: %w", err)
+	}
+	var b bytes.Buffer
+	header(&b, c)
+	fmt.Fprintf(&b, "global\n")
+	fmt.Fprintf(&b, "    log /dev/log local0\n")
+	fmt.Fprintf(&b, "    chroot /var/lib/haproxy\n")
+	fmt.Fprintf(&b, "    stats socket /run/haproxy/admin.sock mode 660 level admin\n")
+	fmt.Fprintf(&b, "    user haproxy\n")
+	fmt.Fprintf(&b, "    group haproxy\n")
+	fmt.Fprintf(&b, "    pidfile %s\n", c.PIDFile)
+	fmt.Fprintf(&b, "    daemon\n\n")
+	fmt.Fprintf(&b, "defaults\n")
+	fmt.Fprintf(&b, "    log global\n")
+	fmt.Fprintf(&b, "    mode tcp\n")
+	fmt.Fprintf(&b, "    option tcplog\n")
+	fmt.Fprintf(&b, "    option dontlognull\n")
+	fmt.Fprintf(&b, "    # Give up on a dead apiserver quickly and try the next one.\n")
+	fmt.Fprintf(&b, "    timeout connect %s\n", confDuration(c.ConnectTimeout))
+	fmt.Fprintf(&b, "    # Watches are long-lived and may stay idle for minutes.\n")
+	fmt.Fprintf(&b, "    timeout client %s\n", confDuration(c.ProxyTimeout))
+	fmt.Fprintf(&b, "    timeout server %s\n", confDuration(c.ProxyTimeout))
+	fmt.Fprintf(&b, "    timeout check %s\n\n", confDuration(c.ConnectTimeout))
+	fmt.Fprintf(&b, "frontend %s\n", upstreamName)
+	fmt.Fprintf(&b, "    bind %s\n", net.JoinHostPort(c.ListenAddress, fmt.Sprint(c.ListenPort)))
+	fmt.Fprintf(&b, "    default_backend %s\n\n", upstreamName)
+	fmt.Fprintf(&b, "backend %s\n", upstreamName)
+	fmt.Fprintf(&b, "    balance roundrobin\n")
+	fmt.Fprintf(&b, "    # A connection refused by one apiserver is retried on another.\n")
+	fmt.Fprintf(&b, "    option redispatch\n")
+	fmt.Fprintf(&b, "    option httpchk GET /readyz\n")
+	fmt.Fprintf(&b, "    http-check expect status 200\n")
+	fmt.Fprintf(&b, "    # Cutting sessions of a server marked down makes clients re-open\n")
+	fmt.Fprintf(&b, "    # their watches on a healthy one instead of waiting for a timeout.\n")
+	fmt.Fprintf(&b, "    default-server check check-ssl verify none inter %s rise %d fall %d on-marked-down shutdown-sessions\n",
+		confDuration(c.CheckInterval), c.Rise, c.Fall)
+	for _, be := range c.Backends {
+		fmt.Fprintf(&b, "    server %s %s\n", be.name(), be.hostPort())
+	}
+	return b.Bytes(), nil
+}

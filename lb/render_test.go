@@ -1,0 +1,171 @@
+package lb
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func masters() []Backend {
+	return []Backend{
+		{Name: "shaolin", Address: "10.250.0.11", Port: 6443},
+		{Name: "emei", Address: "10.250.0.12", Port: 6443},
+		{Name: "wudang", Address: "10.250.0.13", Port: 6443},
+	}
+}
+
+func renderCases() []struct {
+	name string
+	cfg  Config
+} {
+	return []struct {
+		name string
+		cfg  Config
+	}{
+		{"dedicated", Config{ListenAddress: "0.0.0.0", ListenPort: 6443, Backends: masters()}},
+		{"nodelocal", NodeLocal(masters())},
+		{"single", NodeLocal(masters()[:1])},
+		{"custom", Config{
+			ListenAddress: "::", ListenPort: 8443,
+			Backends: []Backend{
+				{Name: "v6", Address: "fd00::11", Port: 6443},
+				{Address: "emei.lab.example", Port: 6443},
+				{Name: "wudang", Address: "10.250.0.13", Port: 16443},
+			},
+			PIDFile:           "/run/haadm-lb.pid",
+			ErrorLog:          "stderr",
+			NginxStreamModule: "/usr/lib/nginx/modules/ngx_stream_module.so",
+			ConnectTimeout:    1500 * time.Millisecond,
+			ProxyTimeout:      time.Hour,
+			MaxFails:          1,
+			FailTimeout:       30 * time.Second,
+			CheckInterval:     5 * time.Second,
+			Rise:              1,
+			Fall:              2,
+		}},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, tc := range renderCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			ngx, err := RenderNginx(tc.cfg)
+			if err != nil {
+				t.Fatalf("RenderNginx: %v", err)
+			}
+			checkGolden(t, tc.name+".nginx.conf", ngx)
+			hap, err := RenderHAProxy(tc.cfg)
+			if err != nil {
+				t.Fatalf("RenderHAProxy: %v", err)
+			}
+			checkGolden(t, tc.name+".haproxy.cfg", hap)
+
+			again, _ := RenderNginx(tc.cfg)
+			if string(again) != string(ngx) {
+				t.Error("RenderNginx is not deterministic")
+			}
+		})
+	}
+}
+
+// TestRenderReadBack checks that status reporting reads back exactly what
+// the renderer wrote.
+func TestRenderReadBack(t *testing.T) {
+	for _, tc := range renderCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			ngx, err := RenderNginx(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseNginxBackends(ngx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, b := range tc.cfg.Backends {
+				want = append(want, b.hostPort())
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("backends = %q, want %q", got, want)
+			}
+			listen, err := ParseNginxListen(ngx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (Backend{Address: tc.cfg.ListenAddress, Port: tc.cfg.ListenPort}).hostPort(); listen != want {
+				t.Errorf("listen = %q, want %q", listen, want)
+			}
+		})
+	}
+}
+
+func TestNodeLocal(t *testing.T) {
+	in := masters()
+	cfg := NodeLocal(in)
+	if cfg.ListenAddress != "127.0.0.1" || cfg.ListenPort != 6444 {
+		t.Errorf("listen %s:%d, want 127.0.0.1:6444", cfg.ListenAddress, cfg.ListenPort)
+	}
+	in[0].Address = "192.0.2.1"
+	if cfg.Backends[0].Address != "10.250.0.11" {
+		t.Error("NodeLocal shares the caller's backend slice")
+	}
+}
+
+// TestRenderedConfigsPassSyntaxCheck runs the real proxies' syntax checks
+// when they are installed (Debian: nginx + libnginx-mod-stream, haproxy).
+func TestRenderedConfigsPassSyntaxCheck(t *testing.T) {
+	for _, tc := range renderCases() {
+		if tc.cfg.NginxStreamModule != "" {
+			// Debian already loads the module; loading it twice is fatal.
+			tc.cfg.NginxStreamModule = ""
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := tc.cfg
+			cfg.PIDFile = filepath.Join(dir, "lb.pid")
+			cfg.ErrorLog = filepath.Join(dir, "error.log")
+			t.Run("nginx", func(t *testing.T) {
+				if _, err := exec.LookPath("nginx"); err != nil {
+					t.Skip("nginx not installed")
+				}
+				if _, err := os.Stat("/etc/nginx/modules-enabled"); err != nil {
+					t.Skip("no /etc/nginx/modules-enabled (not Debian's nginx)")
+				}
+				conf, err := RenderNginx(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(dir, "nginx.conf")
+				if err := os.WriteFile(path, conf, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				out, err := exec.Command("nginx", "-t", "-q", "-e", cfg.ErrorLog, "-c", path).CombinedOutput()
+				// An unresolvable lab host name is not a syntax error.
+				if err != nil && !strings.Contains(string(out), "host not found") {
+					t.Errorf("nginx -t: %v\n%s\n%s", err, out, conf)
+				}
+			})
+			t.Run("haproxy", func(t *testing.T) {
+				if _, err := exec.LookPath("haproxy"); err != nil {
+					t.Skip("haproxy not installed")
+				}
+				conf, err := RenderHAProxy(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(dir, "haproxy.cfg")
+				if err := os.WriteFile(path, conf, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				out, err := exec.Command("haproxy", "-c", "-f", path).CombinedOutput()
+				if err != nil && !strings.Contains(string(out), "could not resolve address") {
+					t.Errorf("haproxy -c: %v\n%s\n%s", err, out, conf)
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,168 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DialFunc connects to the node called name.
+type DialFunc func(ctx context.Context, name string) (Host, error)
+
+// SSHDialer returns a DialFunc that dials with DialSSH and opts.
+func SSHDialer(opts SSHOptions) DialFunc {
+	return func(ctx context.Context, name string) (Host, error) {
+		h, err := DialSSH(ctx, name, opts)
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+}
+
+// UnreachableError lists the nodes DialAll could not reach and why.
+type UnreachableError struct {
+	// Errs maps node name to its dial error.
+	Errs  map[string]error
+	Total int
+}
+
+func (e *UnreachableError) Error() string {
+	names := e.Nodes()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d nodes unreachable: %s", len(names), e.Total, strings.Join(names, ", "))
+	for _, n := range names {
+		fmt.Fprintf(&b, "\n  %s: %v", n, e.Errs[n])
+	}
+	return b.String()
+}
+
+// Nodes returns the unreachable node names, sorted.
+func (e *UnreachableError) Nodes() []string {
+	names := make([]string, 0, len(e.Errs))
+	for n := range e.Errs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (e *UnreachableError) Unwrap() []error {
+	var errs []error
+	for _, n := range e.Nodes() {
+		errs = append(errs, e.Errs[n])
+	}
+	return errs
+}
+
+// DialAll dials every node in parallel, each bounded by timeout (zero: no
+// bound beyond ctx), so one dead node costs at most timeout and does not
+// delay the others. It returns the nodes it reached; when some were not
+// reachable the error is an *UnreachableError naming each of them, and the
+// reached hosts are still returned: the caller closes them (CloseAll).
+func DialAll(ctx context.Context, names []string, timeout time.Duration, dial DialFunc) (map[string]Host, error) {
+	type result struct {
+		name string
+		host Host
+		err  error
+	}
+	uniq := map[string]bool{}
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for _, name := range names {
+		if uniq[name] {
+			continue
+		}
+		uniq[name] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := dialBounded(ctx, name, timeout, dial)
+			results <- result{name, h, err}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+
+	hosts := map[string]Host{}
+	unreachable := &UnreachableError{Errs: map[string]error{}, Total: len(uniq)}
+	for r := range results {
+		if r.err != nil {
+			unreachable.Errs[r.name] = r.err
+			continue
+		}
+		hosts[r.name] = r.host
+	}
+	if len(unreachable.Errs) > 0 {
+		return hosts, unreachable
+	}
+	return hosts, nil
+}
+
+// dialGrace is how long a dial may take to return after its context ended;
+// its own error says more than ours (handshake stage, address).
+const dialGrace = time.Second
+
+// dialBounded returns soon after the timeout even if dial ignores its
+// context; a host that still connects later is closed.
+func dialBounded(ctx context.Context, name string, timeout time.Duration, dial DialFunc) (Host, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	type result struct {
+		host Host
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		h, err := dial(ctx, name)
+		if err == nil && h == nil {
+			err = errors.New("dial returned no host")
+		}
+		done <- result{h, err}
+	}()
+	select {
+	case r := <-done:
+		return r.host, r.err
+	case <-ctx.Done():
+	}
+	select {
+	case r := <-done:
+		if r.err == nil {
+			// Connected just as the time ran out: the others were told
+			// this node is unreachable, so don't hand it out.
+			r.host.Close()
+			return nil, fmt.Errorf("node %s: %w", name, ctx.Err())
+		}
+		return nil, r.err
+	case <-time.After(dialGrace):
+	}
+	go func() {
+		if r := <-done; r.err == nil {
+			r.host.Close()
+		}
+	}()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, fmt.Errorf("node %s: no connection within %v: %w", name, timeout, ctx.Err())
+	}
+	return nil, fmt.Errorf("node %s: %w", name, ctx.Err())
+}
+
+// CloseAll closes every host and joins their errors.
+func CloseAll(hosts map[string]Host) error {
+	var errs []error
+	for _, h := range hosts {
+		if err := h.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

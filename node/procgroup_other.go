@@ -1,0 +1,7 @@
+//go:build !unix
+
+package node
+
+import "os/exec"
+
+func killProcessGroupOnCancel(*exec.Cmd) {}

@@ -1,0 +1,397 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// SSHOptions configure DialSSH.
+type SSHOptions struct {
+	// ConfigFile is an OpenSSH ssh_config file, used like `ssh -F file`.
+	// Empty means ~/.ssh/config when it exists, else OpenSSH defaults.
+	ConfigFile string
+	// User overrides the ssh_config User.
+	User string
+	// Timeout bounds connecting, the handshake and authentication. Zero
+	// means the ssh_config ConnectTimeout, else 15 seconds.
+	Timeout time.Duration
+	// InsecureIgnoreHostKey accepts any host key. It exists for throwaway
+	// labs only and must be an explicit user choice: haadm moves the
+	// cluster's CA keys over these connections.
+	InsecureIgnoreHostKey bool
+	// Logf, when set, receives notices such as a host key added to
+	// known_hosts under StrictHostKeyChecking=accept-new.
+	Logf func(format string, args ...any)
+}
+
+const defaultSSHTimeout = 15 * time.Second
+
+const maxSessions = 8
+
+// remoteNotFoundExit is the exit status our scripts use for "no such file";
+// it is distinct from the statuses cat, stat and sudo use for failures.
+const remoteNotFoundExit = 44
+
+// SSHHost is a Host reached over SSH.
+//
+// Every command runs in its own session as `sh -c 'CMD'`, so it has POSIX sh
+// semantics whatever the login shell is. When the SSH user is not root the
+// command runs as `sudo -n sh -c 'CMD'`: haadm needs root on every node and
+// cannot answer a password prompt, so the user needs passwordless sudo, and
+// sudo's own error ("a password is required") ends up in the CmdError.
+type SSHHost struct {
+	name   string
+	user   string
+	addr   string
+	client *ssh.Client
+	// sessions bounds concurrent sessions below sshd's MaxSessions
+	// (default 10), beyond which sshd refuses new ones.
+	sessions chan struct{}
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Host = (*SSHHost)(nil)
+
+// DialSSH connects to the node called name in the ssh_config, verifies its
+// host key against known_hosts and authenticates with the ssh-agent
+// (SSH_AUTH_SOCK) and the IdentityFile keys.
+func DialSSH(ctx context.Context, name string, opts SSHOptions) (*SSHHost, error) {
+	cfg, err := loadSSHConfig(opts.ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", name, err)
+	}
+	s, err := resolveSSHSettings(cfg, name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", name, err)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = s.connectTimeout
+	}
+	if timeout <= 0 {
+		timeout = defaultSSHTimeout
+	}
+
+	var checker *hostKeyChecker
+	conf := &ssh.ClientConfig{User: s.user, Timeout: timeout}
+	if opts.InsecureIgnoreHostKey {
+		conf.HostKeyCallback = func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if opts.Logf != nil {
+				opts.Logf("node %s: host key %s %s NOT verified (insecure host key option)",
+					name, key.Type(), ssh.FingerprintSHA256(key))
+			}
+			return nil
+		}
+	} else {
+		if checker, err = newHostKeyChecker(name, s, opts.Logf); err != nil {
+			return nil, err
+		}
+		conf.HostKeyCallback = checker.check
+		conf.HostKeyAlgorithms = checker.knownAlgorithms()
+	}
+
+	auth := newSSHAuth(s)
+	defer auth.close()
+	conf.Auth = auth.methods()
+	if len(conf.Auth) == 0 {
+		return nil, auth.explain(fmt.Errorf("node %s: no usable SSH key for %s@%s: set IdentityFile in the ssh config or load a key into ssh-agent",
+			name, s.user, s.addr()))
+	}
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dialer := net.Dialer{KeepAlive: 30 * time.Second}
+	conn, err := dialer.DialContext(ctx, "tcp", s.addr())
+	if err != nil {
+		return nil, fmt.Errorf("node %s: connecting to %s: %w", name, s.addr(), dialError(ctx, err, start))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	// The handshake has no context of its own; closing the connection is
+	// the way to abort it.
+	stopWatch := context.AfterFunc(ctx, func() { conn.Close() })
+	c, chans, reqs, err := ssh.NewClientConn(conn, s.addr(), conf)
+	if !stopWatch() {
+		if err == nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("node %s: SSH handshake with %s: %w", name, s.addr(), dialError(ctx, ctx.Err(), start))
+	}
+	if err != nil {
+		conn.Close()
+		if checker != nil {
+			if hkErr := checker.failure(); hkErr != nil {
+				return nil, hkErr
+			}
+		}
+		err = fmt.Errorf("node %s: SSH handshake with %s as %s: %w", name, s.addr(), s.user, err)
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			err = auth.explain(err)
+		}
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+
+	h := &SSHHost{
+		name:     name,
+		user:     s.user,
+		addr:     s.addr(),
+		client:   ssh.NewClient(c, chans, reqs),
+		sessions: make(chan struct{}, maxSessions),
+		done:     make(chan struct{}),
+	}
+	if s.aliveInterval > 0 {
+		go h.keepalive(s.aliveInterval, s.aliveCountMax)
+	}
+	return h, nil
+}
+
+// dialError reports the time actually waited: the deadline may be the
+// caller's rather than ours.
+func dialError(ctx context.Context, err error, start time.Time) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("timed out after %v: %w", time.Since(start).Round(100*time.Millisecond), context.DeadlineExceeded)
+	}
+	return err
+}
+
+// keepalive closes the client when the node stops answering, so commands
+// and dials fail instead of hanging on a dead TCP connection.
+func (h *SSHHost) keepalive(interval time.Duration, maxMissed int) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	missed := 0
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-t.C:
+		}
+		replied := make(chan error, 1)
+		go func() {
+			_, _, err := h.client.SendRequest("keepalive@openssh.com", true, nil)
+			replied <- err
+		}()
+		select {
+		case <-h.done:
+			return
+		case err := <-replied:
+			if err != nil {
+				missed = maxMissed
+			} else {
+				missed = 0
+			}
+		case <-time.After(interval):
+			missed++
+		}
+		if missed >= maxMissed {
+			h.client.Close()
+			return
+		}
+	}
+}
+
+// Name is the node name as given to DialSSH.
+func (h *SSHHost) Name() string { return h.name }
+
+// Addr is the host:port connected to.
+func (h *SSHHost) Addr() string { return h.addr }
+
+// User is the SSH login user.
+func (h *SSHHost) User() string { return h.user }
+
+func (h *SSHHost) remoteCommand(cmd string) string {
+	c := "sh -c " + shellQuote(cmd)
+	if h.user != "root" {
+		c = "sudo -n " + c
+	}
+	return c
+}
+
+// cancelGrace is how long a cancelled command gets to report its end.
+const cancelGrace = time.Second
+
+// exec runs cmd in a new session. Cancelling ctx sends SIGKILL and closes
+// the session, and exec returns within cancelGrace whatever the node does:
+// sshd ignores signal requests on root logins (it only honours them with
+// privilege separation) and does not kill a command when its session
+// closes, so a hung command may keep running on the node, but it cannot
+// hang haadm.
+func (h *SSHHost) exec(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
+	fail := func(stdout, stderr []byte, exit int, err error) *CmdError {
+		return &CmdError{Node: h.name, Cmd: cmd, ExitCode: exit, Stdout: stdout, Stderr: stderr, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fail(nil, nil, -1, err)
+	}
+	select {
+	case h.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fail(nil, nil, -1, ctx.Err())
+	}
+	sess, err := h.client.NewSession()
+	if err != nil {
+		<-h.sessions
+		return nil, fail(nil, nil, -1, fmt.Errorf("opening SSH session: %w", err))
+	}
+	var stdout, stderr bytes.Buffer
+	sess.Stdout = &stdout
+	sess.Stderr = &stderr
+	sess.Stdin = stdin
+	ran := make(chan error, 1)
+	go func() {
+		err := sess.Run(h.remoteCommand(cmd))
+		sess.Close()
+		// The slot is freed when the session really ends, which after a
+		// cancellation may be later than exec returns.
+		<-h.sessions
+		ran <- err
+	}()
+	select {
+	case err = <-ran:
+	case <-ctx.Done():
+		sess.Signal(ssh.SIGKILL)
+		sess.Close()
+		select {
+		case err = <-ran:
+		case <-time.After(cancelGrace):
+			// The buffers still belong to the Run goroutine, so the
+			// error carries no output.
+			return nil, fail(nil, nil, -1, ctx.Err())
+		}
+	}
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	var exitErr *ssh.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return nil, fail(stdout.Bytes(), stderr.Bytes(), -1, ctx.Err())
+	case errors.As(err, &exitErr) && exitErr.Signal() != "":
+		return nil, fail(stdout.Bytes(), stderr.Bytes(), -1, fmt.Errorf("killed by signal %s", exitErr.Signal()))
+	case errors.As(err, &exitErr):
+		return nil, fail(stdout.Bytes(), stderr.Bytes(), exitErr.ExitStatus(), nil)
+	default:
+		return nil, fail(stdout.Bytes(), stderr.Bytes(), -1, err)
+	}
+}
+
+// Output runs cmd and returns its stdout.
+func (h *SSHHost) Output(ctx context.Context, cmd string) (string, error) {
+	out, err := h.exec(ctx, cmd, nil)
+	return string(out), err
+}
+
+// Run runs cmd and returns its stdout; over SSH it is the same as Output,
+// the difference matters to the dry-run Recorder.
+func (h *SSHHost) Run(ctx context.Context, cmd string) (string, error) {
+	return h.Output(ctx, cmd)
+}
+
+// ReadFile reads p with cat on the node.
+func (h *SSHHost) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	q := shellQuote(p)
+	out, err := h.exec(ctx, fmt.Sprintf("test -e %s || exit %d; exec cat -- %s", q, remoteNotFoundExit, q), nil)
+	return out, h.notExist(err, "read", p)
+}
+
+// FileMode returns the permission bits of p; the Recorder uses it to notice
+// a write that only changes the mode.
+func (h *SSHHost) FileMode(ctx context.Context, p string) (fs.FileMode, error) {
+	q := shellQuote(p)
+	out, err := h.exec(ctx, fmt.Sprintf("test -e %s || exit %d; exec stat -c %%a -- %s", q, remoteNotFoundExit, q), nil)
+	if err != nil {
+		return 0, h.notExist(err, "stat", p)
+	}
+	m, err := strconv.ParseUint(strings.TrimSpace(string(out)), 8, 32)
+	if err != nil {
+		return 0, fmt.Errorf("node %s: stat %s: unexpected output %q", h.name, p, out)
+	}
+	return fs.FileMode(m).Perm(), nil
+}
+
+func (h *SSHHost) notExist(err error, op, p string) error {
+	var ce *CmdError
+	if errors.As(err, &ce) && ce.Err == nil && ce.ExitCode == remoteNotFoundExit {
+		return fmt.Errorf("node %s: %w", h.name, &fs.PathError{Op: op, Path: p, Err: fs.ErrNotExist})
+	}
+	return err
+}
+
+// WriteFile streams data into a temporary file next to p and renames it
+// over p. The script checks the received size before the rename: if the
+// connection drops mid-write, cat sees a short stdin and exits 0, and
+// without the check a truncated file would replace a good one.
+func (h *SSHHost) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
+	_, err := h.exec(ctx, writeScript(p, len(data), mode, randomSuffix()), bytes.NewReader(data))
+	return err
+}
+
+func writeScript(p string, size int, mode fs.FileMode, suffix string) string {
+	dir, base := path.Split(p)
+	if dir == "" {
+		dir = "./"
+	}
+	tmp := dir + "." + base + ".haadm-tmp-" + suffix
+	return strings.Join([]string{
+		"set -e",
+		"f=" + shellQuote(p) + "; d=" + shellQuote(dir) + "; t=" + shellQuote(tmp),
+		`mkdir -p -- "$d"`,
+		"umask 077",
+		`trap 'rm -f -- "$t"' EXIT`,
+		"trap 'exit 1' HUP INT TERM PIPE",
+		`cat > "$t"`,
+		`n=$(($(wc -c < "$t")))`,
+		fmt.Sprintf(`if [ "$n" -ne %d ]; then echo "short write: received $n of %d bytes" >&2; exit 1; fi`, size, size),
+		fmt.Sprintf(`chmod %04o -- "$t"`, mode.Perm()),
+		`sync -- "$t" 2>/dev/null || sync`,
+		`mv -f -- "$t" "$f"`,
+		"trap - EXIT",
+	}, "\n")
+}
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// DialContext opens a direct-tcpip channel: the connection starts on the
+// node, so addr may be the node's loopback.
+func (h *SSHHost) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := h.client.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: dialing %s %s through SSH: %w", h.name, network, addr, err)
+	}
+	return conn, nil
+}
+
+// Close closes the SSH connection; it is safe to call more than once.
+func (h *SSHHost) Close() error {
+	h.closeOnce.Do(func() {
+		close(h.done)
+		if err := h.client.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			h.closeErr = err
+		}
+	})
+	return h.closeErr
+}

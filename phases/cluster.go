@@ -1,0 +1,240 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/haadm/haadm/kubeadmcfg"
+	"github.com/haadm/haadm/node"
+)
+
+// ControlPlaneLabel marks control-plane nodes, as kubeadm does.
+const ControlPlaneLabel = "node-role.kubernetes.io/control-plane"
+
+// Options are what the operator asked for.
+type Options struct {
+	// Nodes become control-plane nodes (existing, joined nodes of the cluster).
+	Nodes []string
+	// FirstMaster is the existing control-plane node; found from labels when empty.
+	FirstMaster string
+	// LBNode runs the nginx layer-4 load balancer; empty with LBMode "none".
+	LBNode string
+	// LBPort is the load balancer's port (not 6443: a master may host it).
+	LBPort int
+	// LBMode is "external" (nginx on LBNode) or "none" (the operator brings
+	// a load balancer that answers at Endpoint).
+	LBMode string
+	// Endpoint is the controlPlaneEndpoint, host:port; default LBNode's IP and LBPort.
+	Endpoint string
+	// CertSANs are extra names and addresses for every apiserver certificate.
+	CertSANs []string
+	// BackupDir on the operator's machine receives the etcd snapshot.
+	BackupDir string
+	// DryRun records every change instead of making it.
+	DryRun bool
+}
+
+// NodeInfo is what haadm knows of a node from the API.
+type NodeInfo struct {
+	Name           string
+	IP             string
+	KubeletVersion string
+	ControlPlane   bool
+	Ready          bool
+}
+
+// Cluster is the typed state every phase shares. It is built once by
+// Discover; phases read from it and act through its hosts and clients.
+type Cluster struct {
+	Opts   Options
+	Kube   kubernetes.Interface
+	Rest   *rest.Config
+	Hosts  map[string]node.Host
+	Nodes  map[string]NodeInfo
+	First  NodeInfo
+	New    []NodeInfo
+	Others []NodeInfo // workers that stay workers
+	Config *kubeadmcfg.Config
+	Facts  kubeadmcfg.Facts
+	Log    *Progress
+	Plan   *Plan
+	// EndpointHost and EndpointPort split Opts.Endpoint.
+	EndpointHost string
+	EndpointPort int
+
+	etcd *etcdAccess
+}
+
+// Masters returns the first master followed by the new ones.
+func (c *Cluster) Masters() []NodeInfo { return append([]NodeInfo{c.First}, c.New...) }
+
+// Host returns the connection to a node.
+func (c *Cluster) Host(name string) node.Host { return c.Hosts[name] }
+
+// EndpointURL is the https URL of the load-balanced API.
+func (c *Cluster) EndpointURL() string {
+	return "https://" + net.JoinHostPort(c.EndpointHost, strconv.Itoa(c.EndpointPort))
+}
+
+// Discover reads nodes and kubeadm-config from the API. It changes nothing.
+func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (*Cluster, error) {
+	c := &Cluster{Opts: opts, Kube: kube, Nodes: map[string]NodeInfo{}, Hosts: map[string]node.Host{}}
+	list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes through the API: %w (check --kubeconfig)", err)
+	}
+	var masters []string
+	for _, n := range list.Items {
+		ni := nodeInfo(n)
+		c.Nodes[ni.Name] = ni
+		if ni.ControlPlane && !slices.Contains(opts.Nodes, ni.Name) {
+			masters = append(masters, ni.Name)
+		}
+	}
+	sort.Strings(masters)
+	first := opts.FirstMaster
+	if first == "" {
+		switch len(masters) {
+		case 0:
+			return nil, fmt.Errorf("no node carries the %s label; name the existing control plane with --first-master", ControlPlaneLabel)
+		case 1:
+			first = masters[0]
+		default:
+			// Several masters and some not in --nodes: haadm still needs the
+			// one to copy from; the original one normally runs super-admin.conf.
+			first = masters[0]
+		}
+	}
+	fi, ok := c.Nodes[first]
+	if !ok {
+		return nil, fmt.Errorf("first master %q is not a node of this cluster (nodes: %s)", first, strings.Join(keys(c.Nodes), ", "))
+	}
+	c.First = fi
+	for _, n := range opts.Nodes {
+		ni, ok := c.Nodes[n]
+		if !ok {
+			return nil, fmt.Errorf("node %q is not a node of this cluster (nodes: %s); join it as a worker first (kubeadm join)", n, strings.Join(keys(c.Nodes), ", "))
+		}
+		if n == first {
+			return nil, fmt.Errorf("node %q is the existing control plane; --nodes names the nodes to promote", n)
+		}
+		c.New = append(c.New, ni)
+	}
+	for _, name := range keys(c.Nodes) {
+		if name != first && !slices.Contains(opts.Nodes, name) && !c.Nodes[name].ControlPlane {
+			c.Others = append(c.Others, c.Nodes[name])
+		}
+	}
+	cm, err := kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read kube-system/kubeadm-config: %w (is this a kubeadm cluster?)", err)
+	}
+	if c.Config, err = kubeadmcfg.Parse([]byte(cm.Data[kubeadmcfg.ConfigMapKey])); err != nil {
+		return nil, err
+	}
+	c.Facts = c.Config.Facts()
+	if err := c.resolveEndpoint(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) resolveEndpoint() error {
+	o := &c.Opts
+	if o.LBPort == 0 {
+		o.LBPort = 8443
+	}
+	if o.LBMode == "" {
+		o.LBMode = "external"
+	}
+	switch o.LBMode {
+	case "external":
+		if o.LBNode == "" {
+			return fmt.Errorf("--lb-node is required: name the node that runs the nginx load balancer (or use --lb-mode none --endpoint HOST:PORT for a load balancer you run yourself)")
+		}
+		lb, ok := c.Nodes[o.LBNode]
+		if !ok {
+			return fmt.Errorf("--lb-node %q is not a node of this cluster", o.LBNode)
+		}
+		if o.Endpoint == "" {
+			o.Endpoint = net.JoinHostPort(lb.IP, strconv.Itoa(o.LBPort))
+		}
+	case "none":
+		if o.Endpoint == "" {
+			return fmt.Errorf("--lb-mode none needs --endpoint HOST:PORT, the address of your load balancer")
+		}
+	default:
+		return fmt.Errorf("--lb-mode %q: use external or none", o.LBMode)
+	}
+	h, p, err := net.SplitHostPort(o.Endpoint)
+	if err != nil {
+		return fmt.Errorf("--endpoint %q: want HOST:PORT: %w", o.Endpoint, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return fmt.Errorf("--endpoint %q: bad port", o.Endpoint)
+	}
+	c.EndpointHost, c.EndpointPort = h, port
+	return nil
+}
+
+// LBSANs are the names and addresses clients use for the load balancer; every
+// apiserver certificate must carry them.
+func (c *Cluster) LBSANs() (names []string, ips []net.IP) {
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		if ip := net.ParseIP(s); ip != nil {
+			if !slices.ContainsFunc(ips, ip.Equal) {
+				ips = append(ips, ip)
+			}
+		} else if !slices.Contains(names, s) {
+			names = append(names, s)
+		}
+	}
+	add(c.EndpointHost)
+	if c.Opts.LBMode == "external" {
+		add(c.Opts.LBNode)
+		add(c.Nodes[c.Opts.LBNode].IP)
+	}
+	for _, s := range c.Opts.CertSANs {
+		add(s)
+	}
+	return names, ips
+}
+
+func nodeInfo(n corev1.Node) NodeInfo {
+	ni := NodeInfo{Name: n.Name, KubeletVersion: n.Status.NodeInfo.KubeletVersion}
+	_, ni.ControlPlane = n.Labels[ControlPlaneLabel]
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP && ni.IP == "" {
+			ni.IP = a.Address
+		}
+	}
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			ni.Ready = cond.Status == corev1.ConditionTrue
+		}
+	}
+	return ni
+}
+
+func keys[V any](m map[string]V) []string {
+	var k []string
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return k
+}
