@@ -94,6 +94,24 @@ func Server(kubeconfigYAML []byte) (string, error) {
 	return cluster.Server, nil
 }
 
+// ClientCertOf returns the embedded client certificate of the current
+// context's user (haadm writes kubeconfigs with embedded data, as kubeadm does).
+func ClientCertOf(kubeconfigYAML []byte) ([]byte, error) {
+	cfg, err := clientcmd.Load(kubeconfigYAML)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	ctx, ok := cfg.Contexts[cfg.CurrentContext]
+	if !ok {
+		return nil, fmt.Errorf("kubeconfig: current context %q does not exist", cfg.CurrentContext)
+	}
+	user, ok := cfg.AuthInfos[ctx.AuthInfo]
+	if !ok || len(user.ClientCertificateData) == 0 {
+		return nil, fmt.Errorf("kubeconfig: user %q has no embedded client certificate", ctx.AuthInfo)
+	}
+	return user.ClientCertificateData, nil
+}
+
 // checkServer insists on https://host[:port]: the apiserver serves nothing
 // else, and a typo here would lock components out of the cluster.
 func checkServer(server string) error {

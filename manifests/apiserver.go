@@ -60,21 +60,18 @@ func setLocalEtcdServers(pod *corev1.Pod, oldIP, newIP string) error {
 	servers, _ := Flag(pod, "etcd-servers")
 	scheme, port := "https", defaultEtcdClientPort
 	if servers != "" {
-		local := false
-		for _, s := range strings.Split(servers, ",") {
+		for i, s := range strings.Split(servers, ",") {
 			u, err := url.Parse(s)
 			if err != nil {
 				return fmt.Errorf("--etcd-servers: %w", err)
 			}
 			ip := net.ParseIP(u.Hostname())
-			isLocal := ip != nil && (ip.IsLoopback() || sameIP(u.Hostname(), oldIP))
-			if !isLocal {
+			if ip == nil || !(ip.IsLoopback() || sameIP(u.Hostname(), oldIP)) {
 				return nil
 			}
-			if !local && u.Port() != "" {
+			if i == 0 && u.Port() != "" {
 				scheme, port = u.Scheme, u.Port()
 			}
-			local = true
 		}
 	}
 	SetFlag(pod, "etcd-servers", endpoint{scheme: scheme, port: port}.url(loopback(newIP)))

@@ -64,7 +64,6 @@ type Cluster struct {
 	First  NodeInfo
 	New    []NodeInfo
 	Others []NodeInfo // workers that stay workers
-	Config *kubeadmcfg.Config
 	Facts  kubeadmcfg.Facts
 	Log    *Progress
 	Plan   *Plan
@@ -73,6 +72,7 @@ type Cluster struct {
 	EndpointPort int
 
 	etcd *etcdAccess
+	pki  *clusterPKI
 }
 
 // Masters returns the first master followed by the new ones.
@@ -139,10 +139,11 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (*Cl
 	if err != nil {
 		return nil, fmt.Errorf("read kube-system/kubeadm-config: %w (is this a kubeadm cluster?)", err)
 	}
-	if c.Config, err = kubeadmcfg.Parse([]byte(cm.Data[kubeadmcfg.ConfigMapKey])); err != nil {
+	cfg, err := kubeadmcfg.Parse([]byte(cm.Data[kubeadmcfg.ConfigMapKey]))
+	if err != nil {
 		return nil, err
 	}
-	c.Facts = c.Config.Facts()
+	c.Facts = cfg.Facts()
 	if err := c.resolveEndpoint(); err != nil {
 		return nil, err
 	}

@@ -67,6 +67,7 @@ func Run(ctx context.Context, c *Cluster, list []Phase) error {
 				c.Log.Step(p.Name(), "", 0, "skipped: nothing to change")
 				continue
 			}
+			c.Log.Detail(p.Name(), "", "later phases have work: "+strings.Join(pending, "; "))
 		}
 		t0 := time.Now()
 		done, why, err := p.Check(ctx, c)

@@ -1,0 +1,229 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cluster-bootstrap/token/jws"
+
+	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/kubeadmcfg"
+)
+
+// ClusterConfig points every cluster object that names the API at the load
+// balancer: kubeadm-config (controlPlaneEndpoint and certSANs, or the next
+// `kubeadm upgrade` undoes the work), cluster-info (re-signed by the
+// bootstrap signer, or new `kubeadm join`s fail), the kube-proxy kubeconfig
+// (and rolls its pods), and admin.conf on the first master.
+type ClusterConfig struct{}
+
+func (ClusterConfig) Name() string { return "cluster-config" }
+func (ClusterConfig) Description() string {
+	return "kubeadm-config, cluster-info, kube-proxy and the first master's admin.conf point at the LB"
+}
+
+// rolloutAnnotation on kube-proxy's pod template records the endpoint its
+// pods were started for; changing it rolls them exactly once.
+const rolloutAnnotation = "haadm.io/apiserver-endpoint"
+
+type objectChange struct {
+	what  string
+	diff  string
+	apply func(ctx context.Context) error
+}
+
+func (ClusterConfig) Check(ctx context.Context, c *Cluster) (bool, string, error) {
+	changes, err := clusterConfigChanges(ctx, c)
+	if err != nil {
+		return false, "", err
+	}
+	var s []string
+	for _, ch := range changes {
+		s = append(s, ch.what)
+	}
+	return len(changes) == 0, strings.Join(s, ", "), nil
+}
+
+func (ClusterConfig) Apply(ctx context.Context, c *Cluster) error {
+	changes, err := clusterConfigChanges(ctx, c)
+	if err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		if err := c.change("cluster-config", "", ch.what, ch.diff, func() error { return ch.apply(ctx) }); err != nil {
+			return err
+		}
+	}
+	if err := c.wait(ctx, "cluster-config", "", "cluster-info re-signed by the bootstrap signer", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+		return clusterInfoSigned(ctx, c)
+	}); err != nil {
+		return err
+	}
+	if err := c.wait(ctx, "cluster-config", "", "kube-proxy pods rolled", 4*time.Minute, func(ctx context.Context) (bool, string, error) {
+		return kubeProxyRolled(ctx, c)
+	}); err != nil {
+		return err
+	}
+	c.reportOutsiders(ctx)
+	return nil
+}
+
+func clusterConfigChanges(ctx context.Context, c *Cluster) ([]objectChange, error) {
+	var out []objectChange
+	cms := c.Kube.CoreV1().ConfigMaps
+	endpoint := c.EndpointURL()
+
+	// kubeadm-config
+	kc, err := cms("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	names, ips := c.LBSANs()
+	sans := slices.Clone(names)
+	for _, ip := range ips {
+		sans = append(sans, ip.String())
+	}
+	// Parsed afresh from what is stored now: a check must not change the
+	// in-memory copy, or the apply after it would find nothing to do.
+	cfg, err := kubeadmcfg.Parse([]byte(kc.Data[kubeadmcfg.ConfigMapKey]))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SetEndpoint(c.Opts.Endpoint, sans) {
+		data, err := cfg.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		old := kc.Data[kubeadmcfg.ConfigMapKey]
+		kc = kc.DeepCopy()
+		kc.Data[kubeadmcfg.ConfigMapKey] = string(data)
+		out = append(out, objectChange{what: "kube-system/kubeadm-config: controlPlaneEndpoint " + c.Opts.Endpoint, diff: diff([]byte(old), data),
+			apply: func(ctx context.Context) error {
+				_, err := cms("kube-system").Update(ctx, kc, metav1.UpdateOptions{})
+				return err
+			}})
+	}
+
+	// cluster-info and kube-proxy hold kubeconfigs
+	for _, o := range []struct{ ns, name, key string }{{"kube-public", "cluster-info", "kubeconfig"}, {"kube-system", "kube-proxy", "kubeconfig.conf"}} {
+		cm, err := cms(o.ns).Get(ctx, o.name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("read %s/%s: %w", o.ns, o.name, err)
+		}
+		updated, changed, err := certs.SetServer([]byte(cm.Data[o.key]), endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s %s: %w", o.ns, o.name, o.key, err)
+		}
+		if !changed {
+			continue
+		}
+		old := cm.Data[o.key]
+		cm = cm.DeepCopy()
+		cm.Data[o.key] = string(updated)
+		ns := o.ns
+		out = append(out, objectChange{what: ns + "/" + o.name + ": server " + endpoint, diff: diff([]byte(old), updated),
+			apply: func(ctx context.Context) error { _, err := cms(ns).Update(ctx, cm, metav1.UpdateOptions{}); return err }})
+	}
+
+	// kube-proxy pods read their kubeconfig at start: roll them once.
+	ds, err := c.Kube.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read kube-system/kube-proxy DaemonSet: %w", err)
+	}
+	if ds.Spec.Template.Annotations[rolloutAnnotation] != c.Opts.Endpoint {
+		ds = ds.DeepCopy()
+		if ds.Spec.Template.Annotations == nil {
+			ds.Spec.Template.Annotations = map[string]string{}
+		}
+		ds.Spec.Template.Annotations[rolloutAnnotation] = c.Opts.Endpoint
+		out = append(out, objectChange{what: "kube-system/kube-proxy DaemonSet: roll pods", apply: func(ctx context.Context) error {
+			_, err := c.Kube.AppsV1().DaemonSets("kube-system").Update(ctx, ds, metav1.UpdateOptions{})
+			return err
+		}})
+	}
+
+	// admin.conf on the first master
+	have, ok, err := c.readFile(ctx, c.First.Name, "/etc/kubernetes/admin.conf")
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		updated, changed, err := certs.SetServer(have, endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: admin.conf: %w", c.First.Name, err)
+		}
+		if changed {
+			out = append(out, objectChange{what: c.First.Name + ":/etc/kubernetes/admin.conf: server " + endpoint, apply: func(ctx context.Context) error {
+				return c.Host(c.First.Name).WriteFile(ctx, "/etc/kubernetes/admin.conf", updated, 0o600)
+			}})
+		}
+	}
+	return out, nil
+}
+
+// clusterInfoSigned: every bootstrap token that signs has a valid detached
+// signature over the current cluster-info kubeconfig.
+func clusterInfoSigned(ctx context.Context, c *Cluster) (bool, string, error) {
+	cm, err := c.Kube.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+	if err != nil {
+		return false, "", err
+	}
+	secrets, err := c.Kube.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeBootstrapToken)})
+	if err != nil {
+		return false, "", err
+	}
+	content := cm.Data["kubeconfig"]
+	for _, s := range secrets.Items {
+		if string(s.Data["usage-bootstrap-signing"]) != "true" {
+			continue
+		}
+		id, secret := string(s.Data["token-id"]), string(s.Data["token-secret"])
+		want, err := jws.ComputeDetachedSignature(content, id, secret)
+		if err != nil {
+			return false, "", err
+		}
+		if cm.Data["jws-kubeconfig-"+id] != want {
+			return false, "signature for token " + id + " not updated yet", nil
+		}
+	}
+	return true, "", nil
+}
+
+func kubeProxyRolled(ctx context.Context, c *Cluster) (bool, string, error) {
+	ds, err := c.Kube.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+	if err != nil {
+		return false, "", err
+	}
+	st := ds.Status
+	if st.ObservedGeneration < ds.Generation || st.UpdatedNumberScheduled < st.DesiredNumberScheduled || st.NumberAvailable < st.DesiredNumberScheduled {
+		return false, fmt.Sprintf("%d of %d updated, %d available", st.UpdatedNumberScheduled, st.DesiredNumberScheduled, st.NumberAvailable), nil
+	}
+	return true, "", nil
+}
+
+// reportOutsiders names ConfigMaps outside kubeadm's that still hold the
+// first master's address (a CNI's k8sServiceHost, say). haadm does not edit
+// what it does not own; the operator should know.
+func (c *Cluster) reportOutsiders(ctx context.Context) {
+	list, err := c.Kube.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	old := c.First.IP + ":6443"
+	managed := map[string]bool{"kube-public/cluster-info": true, "kube-system/kube-proxy": true, "kube-system/kubeadm-config": true}
+	for _, cm := range list.Items {
+		if managed[cm.Namespace+"/"+cm.Name] {
+			continue
+		}
+		for k, v := range cm.Data {
+			if strings.Contains(v, old) || strings.Contains(v, "k8sServiceHost: "+c.First.IP) {
+				c.Log.Step("cluster-config", "", 0, fmt.Sprintf("NOTE: %s/%s key %s still names %s; haadm leaves it alone: point it at %s yourself", cm.Namespace, cm.Name, k, c.First.IP, c.Opts.Endpoint))
+			}
+		}
+	}
+}

@@ -1,0 +1,217 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/haadm/haadm/kubeadmcfg"
+)
+
+// Well-known names kubeadm uses.
+const (
+	controlPlaneLabel = "node-role.kubernetes.io/control-plane"
+	// advertiseAnnotation is set by kubeadm on the kube-apiserver static
+	// pod: the exact host:port the apiserver advertises, which may differ
+	// from the node's InternalIP on multi-homed machines.
+	advertiseAnnotation = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
+	apiserverSelector   = "component=kube-apiserver,tier=control-plane"
+	apiserverPort       = "6443"
+)
+
+// cmRef names a ConfigMap and the key of its kubeconfig.
+type cmRef struct{ namespace, name, key string }
+
+func (c cmRef) String() string { return c.namespace + "/" + c.name }
+
+// clientConfigMaps are the ConfigMaps that tell clients where the API is.
+func clientConfigMaps() []cmRef {
+	return []cmRef{
+		{"kube-system", "kube-proxy", "kubeconfig.conf"},
+		{"kube-public", "cluster-info", "kubeconfig"},
+	}
+}
+
+// leaseComponents are the components whose leader-election lease is shown.
+func leaseComponents() []string { return []string{"kube-controller-manager", "kube-scheduler"} }
+
+// apiData is what the Kubernetes API said, raw; the row builders turn it
+// into the report.
+type apiData struct {
+	nodes    []corev1.Node
+	nodesErr error
+
+	facts  *kubeadmcfg.Facts
+	cfgErr error
+
+	configMaps map[string]*corev1.ConfigMap // by cmRef.String()
+	cmErrs     map[string]error
+
+	leases    map[string]*coordinationv1.Lease
+	leaseErrs map[string]error
+
+	// advertise maps node name to the host:port of its apiserver pod.
+	advertise map[string]string
+	podsErr   error
+}
+
+// fetchAPI makes every API call at once, each bounded by the probe timeout.
+func fetchAPI(ctx context.Context, in *Inputs) *apiData {
+	d := &apiData{
+		configMaps: map[string]*corev1.ConfigMap{}, cmErrs: map[string]error{},
+		leases: map[string]*coordinationv1.Lease{}, leaseErrs: map[string]error{},
+		advertise: map[string]string{},
+	}
+	if in.Kube == nil {
+		err := errors.New("no Kubernetes client")
+		d.nodesErr, d.cfgErr, d.podsErr = err, err, err
+		for _, c := range clientConfigMaps() {
+			d.cmErrs[c.String()] = err
+		}
+		for _, l := range leaseComponents() {
+			d.leaseErrs[l] = err
+		}
+		return d
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	call := func(f func(ctx context.Context)) {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, in.timeout())
+			defer cancel()
+			f(ctx)
+		})
+	}
+	core := in.Kube.CoreV1()
+	call(func(ctx context.Context) {
+		list, err := core.Nodes().List(ctx, metav1.ListOptions{})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			d.nodesErr = fmt.Errorf("list nodes: %w", err)
+			return
+		}
+		d.nodes = list.Items
+	})
+	call(func(ctx context.Context) {
+		f, err := readKubeadmConfig(ctx, in)
+		mu.Lock()
+		defer mu.Unlock()
+		d.facts, d.cfgErr = f, err
+	})
+	for _, c := range clientConfigMaps() {
+		call(func(ctx context.Context) {
+			cm, err := core.ConfigMaps(c.namespace).Get(ctx, c.name, metav1.GetOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				d.cmErrs[c.String()] = err
+				return
+			}
+			d.configMaps[c.String()] = cm
+		})
+	}
+	for _, l := range leaseComponents() {
+		call(func(ctx context.Context) {
+			lease, err := in.Kube.CoordinationV1().Leases("kube-system").Get(ctx, l, metav1.GetOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				d.leaseErrs[l] = err
+				return
+			}
+			d.leases[l] = lease
+		})
+	}
+	call(func(ctx context.Context) {
+		pods, err := core.Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: apiserverSelector})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			d.podsErr = err
+			return
+		}
+		for _, p := range pods.Items {
+			if p.Spec.NodeName == "" {
+				continue
+			}
+			d.advertise[p.Spec.NodeName] = p.Annotations[advertiseAnnotation]
+		}
+	})
+	wg.Wait()
+	return d
+}
+
+func readKubeadmConfig(ctx context.Context, in *Inputs) (*kubeadmcfg.Facts, error) {
+	cm, err := in.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read kube-system/kubeadm-config: %w", err)
+	}
+	cfg, err := kubeadmcfg.Parse([]byte(cm.Data[kubeadmcfg.ConfigMapKey]))
+	if err != nil {
+		return nil, fmt.Errorf("kube-system/kubeadm-config: %w", err)
+	}
+	f := cfg.Facts()
+	return &f, nil
+}
+
+// nodeRows turns the API's nodes into report rows, sorted by name.
+func nodeRows(nodes []corev1.Node) []Node {
+	rows := make([]Node, 0, len(nodes))
+	for _, n := range nodes {
+		row := Node{Name: n.Name, IP: internalIP(n), KubeletVersion: n.Status.NodeInfo.KubeletVersion}
+		_, row.ControlPlane = n.Labels[controlPlaneLabel]
+		for _, t := range n.Spec.Taints {
+			if t.Key == controlPlaneLabel && t.Effect == corev1.TaintEffectNoSchedule {
+				row.Tainted = true
+			}
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				row.Ready = c.Status == corev1.ConditionTrue
+			}
+		}
+		rows = append(rows, row)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	return rows
+}
+
+func internalIP(n corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}
+
+// leaseRows reports who holds each leader-election lease.
+func leaseRows(d *apiData) []Lease {
+	rows := make([]Lease, 0, 2)
+	for _, c := range leaseComponents() {
+		row := Lease{Component: c}
+		if err := d.leaseErrs[c]; err != nil {
+			row.Error = err.Error()
+		} else if l := d.leases[c]; l != nil {
+			if l.Spec.HolderIdentity != nil {
+				row.Holder = *l.Spec.HolderIdentity
+				// holderIdentity is "hostname_uuid"; node names cannot
+				// contain '_'.
+				row.Node, _, _ = strings.Cut(row.Holder, "_")
+			}
+			if l.Spec.RenewTime != nil {
+				row.RenewTime = rfc3339(l.Spec.RenewTime.Time)
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}

@@ -1,0 +1,259 @@
+package status
+
+import (
+	"net"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// topology is who is who in the cluster: the facts every "want" of the
+// report is computed from. It is built from the API and, when etcd has
+// answered, from the etcd member list too.
+type topology struct {
+	// endpoint is controlPlaneEndpoint as configured; endpointHP is it
+	// with kubeadm's default port added; endpointNode is the node it
+	// names (by name or IP), if any.
+	endpoint     string
+	endpointHP   string
+	endpointNode string
+	// server is what clients should use; serverErr says why it is unknown.
+	server      string
+	serverErr   string
+	firstMaster string
+	// ip is each node's address; apiserver the host:port its apiserver
+	// advertises.
+	ip        map[string]string
+	apiserver map[string]string
+	masters   []string
+	workers   []string
+}
+
+// newTopology decides the masters (labelled control-plane, running an
+// apiserver pod, or an etcd member: a half-promoted node counts), their
+// addresses and the server clients should use.
+func newTopology(d *apiData, etcd *Etcd, connected []string, firstMaster string) *topology {
+	t := &topology{ip: map[string]string{}, apiserver: map[string]string{}}
+	isMaster := map[string]bool{}
+	known := map[string]bool{}
+	var labelled []corev1.Node
+	for _, n := range d.nodes {
+		known[n.Name] = true
+		if ip := internalIP(n); ip != "" {
+			t.ip[n.Name] = ip
+		}
+		if _, ok := n.Labels[controlPlaneLabel]; ok {
+			isMaster[n.Name] = true
+			labelled = append(labelled, n)
+		}
+	}
+	for name, adv := range d.advertise {
+		isMaster[name] = true
+		if _, _, err := net.SplitHostPort(adv); err == nil {
+			t.apiserver[name] = adv
+		}
+	}
+	if etcd != nil {
+		for _, m := range etcd.Members {
+			name := etcdMemberNode(m, d.nodes)
+			if name == "" {
+				continue
+			}
+			// Without the API, etcd's member names are the only list of
+			// masters there is.
+			if known[name] || d.nodesErr != nil {
+				isMaster[name] = true
+			}
+			if t.ip[name] == "" {
+				t.ip[name] = urlHost(firstOf(m.PeerURLs))
+			}
+		}
+	}
+	for name := range isMaster {
+		if t.apiserver[name] == "" && t.ip[name] != "" {
+			t.apiserver[name] = net.JoinHostPort(t.ip[name], apiserverPort)
+		}
+		t.masters = append(t.masters, name)
+	}
+	sort.Strings(t.masters)
+	for name := range known {
+		if !isMaster[name] {
+			t.workers = append(t.workers, name)
+		}
+	}
+	for _, name := range connected {
+		if !isMaster[name] && !known[name] {
+			t.workers = append(t.workers, name)
+		}
+	}
+	sort.Strings(t.workers)
+	t.workers = slices.Compact(t.workers)
+
+	// kubeadm init registers its node before anyone can join, so the
+	// oldest control-plane node is the first master.
+	sort.Slice(labelled, func(i, j int) bool {
+		ti, tj := labelled[i].CreationTimestamp, labelled[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		return labelled[i].Name < labelled[j].Name
+	})
+	switch {
+	case firstMaster != "":
+		t.firstMaster = firstMaster
+	case len(labelled) > 0:
+		t.firstMaster = labelled[0].Name
+	case len(t.masters) > 0:
+		t.firstMaster = t.masters[0]
+	}
+	t.setServer(d)
+	return t
+}
+
+func (t *topology) setServer(d *apiData) {
+	switch {
+	case d.cfgErr != nil:
+		t.serverErr = "kubeadm-config could not be read"
+		return
+	case d.facts.ControlPlaneEndpoint != "":
+		t.endpoint = d.facts.ControlPlaneEndpoint
+		t.endpointHP = withDefaultPort(t.endpoint, apiserverPort)
+		t.server = "https://" + t.endpointHP
+		host, _, _ := net.SplitHostPort(t.endpointHP)
+		for name, ip := range t.ip {
+			if strings.EqualFold(host, name) || sameIP(host, ip) {
+				t.endpointNode = name
+			}
+		}
+	case t.firstMaster == "":
+		t.serverErr = "no control-plane node found"
+	case t.apiserver[t.firstMaster] == "":
+		t.serverErr = "no address known for the first master " + t.firstMaster
+	default:
+		t.server = "https://" + t.apiserver[t.firstMaster]
+	}
+}
+
+// own is the URL of node's own apiserver, "" when its address is unknown.
+func (t *topology) own(node string) string {
+	if a := t.apiserver[node]; a != "" {
+		return "https://" + a
+	}
+	return ""
+}
+
+func (t *topology) isMaster(node string) bool { return slices.Contains(t.masters, node) }
+
+// target says what a server URL points at, for a client on node self.
+func (t *topology) target(server, self string) string {
+	hp, ok := serverHostPort(server)
+	if !ok {
+		return TargetOther
+	}
+	if t.endpointHP != "" && strings.EqualFold(hp, t.endpointHP) {
+		return TargetEndpoint
+	}
+	if strings.EqualFold(hp, t.apiserver[self]) {
+		return TargetLocal
+	}
+	names := make([]string, 0, len(t.apiserver))
+	for n := range t.apiserver {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if strings.EqualFold(hp, t.apiserver[n]) {
+			return TargetNodePrefix + n
+		}
+	}
+	return TargetOther
+}
+
+// sansInUse are the names and addresses clients reach node's apiserver
+// by: its own address and the endpoint (and, when the endpoint is a node's
+// name, that node's address too, which the load balancer there listens on).
+func (t *topology) sansInUse(node string) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if host, _, err := net.SplitHostPort(t.apiserver[node]); err == nil {
+		add(host)
+	}
+	if t.endpointHP != "" {
+		host, _, _ := net.SplitHostPort(t.endpointHP)
+		add(host)
+		if net.ParseIP(host) == nil && t.endpointNode != "" {
+			add(t.ip[t.endpointNode])
+		}
+	}
+	return out
+}
+
+// etcdMemberNode is the node an etcd member runs on: kubeadm names members
+// after their node; failing that, the node whose address the peer URL has.
+func etcdMemberNode(m EtcdMember, nodes []corev1.Node) string {
+	for _, n := range nodes {
+		if n.Name == m.Name && m.Name != "" {
+			return n.Name
+		}
+	}
+	host := urlHost(firstOf(m.PeerURLs))
+	for _, n := range nodes {
+		if host != "" && sameIP(host, internalIP(n)) {
+			return n.Name
+		}
+	}
+	return m.Name
+}
+
+// withDefaultPort adds port to an address without one; kubeadm does the
+// same with controlPlaneEndpoint (the port defaults to the bind port).
+func withDefaultPort(addr, port string) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(strings.Trim(addr, "[]"), port)
+}
+
+// serverHostPort returns host:port of an https URL, lower-cased, with the
+// default port made explicit.
+func serverHostPort(server string) (string, bool) {
+	u, err := url.Parse(strings.TrimSpace(server))
+	if err != nil || u.Host == "" || !strings.EqualFold(u.Scheme, "https") {
+		return "", false
+	}
+	return strings.ToLower(withDefaultPort(u.Host, "443")), true
+}
+
+// sameServer compares two server URLs the way a client would use them.
+func sameServer(a, b string) bool {
+	ha, oka := serverHostPort(a)
+	hb, okb := serverHostPort(b)
+	return oka && okb && ha == hb
+}
+
+func urlHost(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+func sameIP(a, b string) bool {
+	ia, ib := net.ParseIP(a), net.ParseIP(b)
+	return ia != nil && ia.Equal(ib)
+}
+
+func firstOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
