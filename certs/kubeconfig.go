@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -69,11 +72,33 @@ func SetServer(kubeconfigYAML []byte, server string) (out []byte, changed bool, 
 	if !changed {
 		return kubeconfigYAML, false, nil
 	}
+	if out, ok := replaceServerLines(kubeconfigYAML, server, cfg); ok {
+		return out, true, nil
+	}
 	out, err = clientcmd.Write(*cfg)
 	if err != nil {
 		return nil, false, fmt.Errorf("kubeconfig: %w", err)
 	}
 	return out, true, nil
+}
+
+// replaceServerLines edits only the "server:" lines, so a file written by
+// another tool keeps its layout and a diff shows one line per cluster. The
+// result is accepted only if it parses to exactly want.
+func replaceServerLines(in []byte, server string, want *clientcmdapi.Config) ([]byte, bool) {
+	lines := strings.Split(string(in), "\n")
+	for i, l := range lines {
+		trimmed := strings.TrimLeft(l, " ")
+		if strings.HasPrefix(trimmed, "server: ") {
+			lines[i] = l[:len(l)-len(trimmed)] + "server: " + server
+		}
+	}
+	out := []byte(strings.Join(lines, "\n"))
+	got, err := clientcmd.Load(out)
+	if err != nil || !apiequality.Semantic.DeepEqual(got, want) {
+		return nil, false
+	}
+	return out, true
 }
 
 // Server returns the server of the current context's cluster: the one a

@@ -65,10 +65,52 @@ func Promote(ctx context.Context, cli *clientv3.Client, peerURL string, opts Pro
 	}
 	if !m.IsLearner {
 		report(fmt.Sprintf("member %s is already a voter", m.Name))
-		return nil
+	} else {
+		report(fmt.Sprintf("learner %s started", m.Name))
+		if err := promoteStarted(ctx, cli, m, opts.Timeout-time.Since(start), opts, report); err != nil {
+			return err
+		}
 	}
-	report(fmt.Sprintf("learner %s started", m.Name))
-	return promoteStarted(ctx, cli, m, opts.Timeout-time.Since(start), opts, report)
+	confirmVoter(ctx, m, min(opts.Timeout-time.Since(start), confirmTimeout), opts, report)
+	return nil
+}
+
+// confirmTimeout bounds confirmVoter: a member applies its promotion within
+// moments, so a longer wait means haadm cannot reach it, which is no reason
+// to hold up the caller for the rest of the promote timeout.
+const confirmTimeout = 15 * time.Second
+
+// confirmVoter waits, if it can ask the member, until the member itself has
+// applied its promotion: the cluster lists it as a voter as soon as the
+// leader applies the change, while the member refuses client requests as a
+// learner a little longer, and callers go on to point clients at it. The
+// promotion has happened whatever the answer, so this never fails.
+func confirmVoter(parent context.Context, m Member, timeout time.Duration, opts PromoteOptions, report func(string)) {
+	if opts.StatusOf == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(parent, max(timeout, opts.Interval))
+	defer cancel()
+	var lastErr error
+	err := poll(ctx, opts.Interval, func(ctx context.Context) (bool, error) {
+		sctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		defer cancel()
+		st, err := opts.StatusOf(sctx, m)
+		switch {
+		case err != nil:
+			lastErr = err
+		case st == nil:
+			lastErr = errors.New("no status")
+		case st.IsLearner:
+			lastErr = errors.New("it still reports itself a learner")
+		default:
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		report(fmt.Sprintf("member %s is promoted, but could not confirm it from the member itself: %v", m.Name, lastErr))
+	}
 }
 
 func promoteStarted(parent context.Context, cli *clientv3.Client, m Member, timeout time.Duration, opts PromoteOptions, report func(string)) error {

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -103,7 +104,8 @@ func unreachableRows(in *Inputs, t *topology) []NodeError {
 		if err, ok := in.Unreachable[n]; ok {
 			msg := "unreachable"
 			if err != nil {
-				msg = err.Error()
+				// node's errors name the node, and so does the row.
+				msg += ": " + strings.TrimPrefix(err.Error(), "node "+n+": ")
 			}
 			rows = append(rows, NodeError{Node: n, Error: msg})
 		}
@@ -112,7 +114,7 @@ func unreachableRows(in *Inputs, t *topology) []NodeError {
 		_, connected := in.Hosts[m]
 		_, tried := in.Unreachable[m]
 		if !connected && !tried {
-			rows = append(rows, NodeError{Node: m, Error: "not connected: no SSH connection was opened to this control-plane node"})
+			rows = append(rows, NodeError{Node: m, Error: "not connected: haadm opened no SSH connection to this control-plane node"})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Node < rows[j].Node })

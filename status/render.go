@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"sigs.k8s.io/yaml"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // Output formats of Render.
@@ -56,12 +56,14 @@ func Render(w io.Writer, r *Report, format string) error {
 		_, err = w.Write(append(out, '\n'))
 		return err
 	case FormatYAML:
-		out, err := yaml.Marshal(r)
-		if err != nil {
+		// yaml.v3 rather than sigs.k8s.io/yaml: it keeps the fields in
+		// struct order, verdict first, where the JSON detour sorts them.
+		enc := yaml.NewEncoder(w)
+		enc.SetIndent(2)
+		if err := enc.Encode(r); err != nil {
 			return err
 		}
-		_, err = w.Write(out)
-		return err
+		return enc.Close()
 	}
 	return fmt.Errorf("unknown output format %q: use table, json or yaml", format)
 }

@@ -65,7 +65,7 @@ func haReport() *Report {
 		})
 		r.APIServers = append(r.APIServers, APIServer{
 			Node: m.name, Address: own, Via: m.name, Ready: true, Version: "v1.36.3",
-			CertSANs: []string{"DNS:" + m.name, "DNS:kubernetes", "IP:10.250.0.12", "IP:10.96.0.1", "IP:" + m.ip},
+			CertSANs:    []string{"DNS:" + m.name, "DNS:kubernetes", "IP:10.250.0.12", "IP:10.96.0.1", "IP:" + m.ip},
 			CertExpires: "2027-11-22T02:47:18Z", SANsMissing: []string{},
 		})
 		for _, k := range []struct{ file, want, target string }{

@@ -33,7 +33,7 @@ func Judge(r *Report) (Verdict, []string) {
 		add("kubeadm-config: %s", r.API.KubeadmConfigError)
 	}
 	for _, u := range r.Unreachable {
-		add("node %s: %s; its files were not checked", u.Node, u.Error)
+		add("node %s: not inspected (%s)", u.Node, u.Error)
 	}
 	why = append(why, etcdReasons(r.Etcd)...)
 	why = append(why, apiserverReasons(r)...)

@@ -1,0 +1,541 @@
+//go:build e2e
+
+// Package e2e promotes the lab's real kubeadm cluster with the haadm binary,
+// exactly as an operator would, checks every result on the nodes themselves,
+// then cuts the first master off the network and proves the API still
+// answers through the load balancer. `make e2e` brings the lab up first.
+//
+// Figures (promote wall time, API requests failed during the promote,
+// failover time, status wall time) are measured and reported, never asserted.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/cluster-bootstrap/token/jws"
+)
+
+const (
+	first    = "shaolin"
+	lbNode   = "emei"
+	lbPort   = "8443"
+	endpoint = "10.250.0.12:8443"
+)
+
+var newMasters = []string{"emei", "wudang"}
+
+type lab struct {
+	root, haadm, kubeconfig, sshConfig string
+	ips                                map[string]string
+	metrics                            map[string]any
+}
+
+func setup(t *testing.T) *lab {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{root: root, haadm: filepath.Join(root, "bin/haadm"), kubeconfig: filepath.Join(root, ".lab/kubeconfig"),
+		sshConfig: filepath.Join(root, ".lab/ssh_config"), metrics: map[string]any{},
+		ips: map[string]string{"shaolin": "10.250.0.11", "emei": "10.250.0.12", "wudang": "10.250.0.13"}}
+	for _, f := range []string{l.haadm, l.kubeconfig, l.sshConfig} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%s: %v (run `make e2e`, which builds haadm and brings the lab up)", f, err)
+		}
+	}
+	return l
+}
+
+func (l *lab) kube(t *testing.T, server string) kubernetes.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", l.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if server != "" {
+		cfg = rest.CopyConfig(cfg)
+		cfg.Host = server
+	}
+	cfg.Timeout = 5 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// ssh runs a command inside a node through the lab's ssh_config, as a user would.
+func (l *lab) ssh(t *testing.T, node, cmd string) string {
+	t.Helper()
+	out, err := exec.Command("ssh", "-F", l.sshConfig, node, cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh %s %q: %v\n%s", node, cmd, err, out)
+	}
+	return string(out)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+	took           time.Duration
+}
+
+func (l *lab) run(t *testing.T, args ...string) result {
+	t.Helper()
+	all := append([]string{"--kubeconfig", l.kubeconfig, "--ssh-config", l.sshConfig, "--log-file", filepath.Join(t.TempDir(), "haadm.log")}, args...)
+	cmd := exec.Command(l.haadm, all...)
+	cmd.Dir = t.TempDir()
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	t0 := time.Now()
+	err := cmd.Run()
+	r := result{stdout: so.String(), stderr: se.String(), took: time.Since(t0)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("haadm %v: %v", args, err)
+	}
+	return r
+}
+
+func (l *lab) etcdctl(t *testing.T, node, args string) string {
+	return l.ssh(t, node, "etcdctl --endpoints=https://127.0.0.1:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt "+
+		"--cert /etc/kubernetes/pki/etcd/healthcheck-client.crt --key /etc/kubernetes/pki/etcd/healthcheck-client.key "+args+" 2>/dev/null")
+}
+
+type etcdMembers struct {
+	Members []struct {
+		ID        uint64   `json:"ID"`
+		Name      string   `json:"name"`
+		PeerURLs  []string `json:"peerURLs"`
+		IsLearner bool     `json:"isLearner"`
+	} `json:"members"`
+}
+
+func (l *lab) members(t *testing.T, node string) etcdMembers {
+	var m etcdMembers
+	if err := json.Unmarshal([]byte(l.etcdctl(t, node, "member list -w json")), &m); err != nil {
+		t.Fatalf("etcd member list on %s: %v", node, err)
+	}
+	return m
+}
+
+func cert(t *testing.T, pemText string) *x509.Certificate {
+	b, _ := pem.Decode([]byte(pemText))
+	if b == nil {
+		t.Fatal("no PEM certificate")
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func server(t *testing.T, kubeconfig string) string {
+	cfg, err := clientcmd.Load([]byte(kubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := cfg.Contexts[cfg.CurrentContext]
+	return cfg.Clusters[ctx.Cluster].Server
+}
+
+func TestE2E(t *testing.T) {
+	l := setup(t)
+	ctx := context.Background()
+	defer func() {
+		b, _ := json.MarshalIndent(l.metrics, "", "  ")
+		t.Logf("metrics: %s", b)
+		_ = os.WriteFile(filepath.Join(l.root, ".lab/e2e-metrics.json"), b, 0o644)
+	}()
+
+	t.Run("lab is a healthy single-master kubeadm cluster", func(t *testing.T) {
+		kc := l.kube(t, "")
+		nodes, err := kc.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nodes.Items) != 3 {
+			t.Fatalf("%d nodes, want 3", len(nodes.Items))
+		}
+		for _, n := range nodes.Items {
+			_, cp := n.Labels["node-role.kubernetes.io/control-plane"]
+			if cp != (n.Name == first) {
+				t.Errorf("node %s: control-plane label %v", n.Name, cp)
+			}
+			if !ready(n) {
+				t.Errorf("node %s not Ready", n.Name)
+			}
+		}
+		if m := l.members(t, first); len(m.Members) != 1 {
+			t.Errorf("etcd has %d members, want 1", len(m.Members))
+		}
+		cm, err := kc.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(cm.Data["ClusterConfiguration"], "controlPlaneEndpoint") {
+			t.Errorf("kubeadm-config already has a controlPlaneEndpoint:\n%s", cm.Data["ClusterConfiguration"])
+		}
+		pods, err := kc.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-proxy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running := map[string]bool{}
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running[p.Spec.NodeName] = true
+			}
+		}
+		if len(running) != 3 {
+			t.Errorf("kube-proxy Running on %v, want all 3 nodes", running)
+		}
+		for n := range l.ips {
+			if got := strings.TrimSpace(l.ssh(t, n, "hostname")); got != n {
+				t.Errorf("ssh %s lands in %q", n, got)
+			}
+		}
+	})
+
+	t.Run("status on the single master", func(t *testing.T) {
+		r := l.run(t, "status")
+		l.metrics["status_single_master_seconds"] = r.took.Seconds()
+		if r.code != 2 || !strings.Contains(r.stdout, "single-master") {
+			t.Errorf("status: exit %d, want 2 (single-master)\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("bad input is refused before any change", func(t *testing.T) {
+		r := l.run(t, "promote", "--nodes", "emei,kunlun", "--lb-node", lbNode)
+		if r.code == 0 || !strings.Contains(r.stderr, `"kunlun" is not a node`) {
+			t.Errorf("unknown node: exit %d\n%s", r.code, r.stderr)
+		}
+		if m := l.members(t, first); len(m.Members) != 1 {
+			t.Errorf("etcd changed by a refused promote")
+		}
+	})
+
+	t.Run("dry run changes nothing", func(t *testing.T) {
+		before := l.ssh(t, "emei", "ls -R /etc/kubernetes")
+		r := l.run(t, "promote", "--nodes", "emei,wudang", "--lb-node", lbNode, "--dry-run")
+		if r.code != 0 {
+			t.Fatalf("dry run: exit %d\n%s", r.code, r.stderr)
+		}
+		for _, want := range []string{"emei: write new file /etc/kubernetes/manifests/etcd.yaml", "wudang: write new file /etc/kubernetes/pki/apiserver.crt", "controlPlaneEndpoint " + endpoint} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("dry-run plan lacks %q", want)
+			}
+		}
+		if after := l.ssh(t, "emei", "ls -R /etc/kubernetes"); after != before {
+			t.Errorf("dry run changed emei's /etc/kubernetes:\n%s\n---\n%s", before, after)
+		}
+	})
+
+	t.Run("promote", func(t *testing.T) {
+		// Count API requests that fail while the promotion runs, against the
+		// address every client used before: shaolin's apiserver.
+		probe := l.kube(t, "https://"+l.ips[first]+":6443")
+		var total, failed atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				total.Add(1)
+				if _, err := probe.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{}); err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+		r := l.run(t, "promote", "--nodes", "emei,wudang", "--lb-node", lbNode)
+		close(stop)
+		wg.Wait()
+		l.metrics["promote_seconds"] = r.took.Seconds()
+		l.metrics["api_requests_during_promote"] = total.Load()
+		l.metrics["api_requests_failed_during_promote"] = failed.Load()
+		t.Logf("promote took %s; API requests failed during promote: %d of %d", r.took.Round(time.Second), failed.Load(), total.Load())
+		if r.code != 0 {
+			t.Fatalf("promote: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		for _, phase := range []string{"[preflight]", "[backup]", "[certs]", "[etcd]", "[control-plane]", "[mark]", "[lb]", "[kubelet]", "[cluster-config]"} {
+			if !strings.Contains(r.stderr, phase) {
+				t.Errorf("no progress line for %s", phase)
+			}
+		}
+	})
+
+	t.Run("etcd has three started voters", func(t *testing.T) {
+		m := l.members(t, "wudang")
+		if len(m.Members) != 3 {
+			t.Fatalf("%d members, want 3", len(m.Members))
+		}
+		for _, mem := range m.Members {
+			if mem.Name == "" || mem.IsLearner {
+				t.Errorf("member %x %q: learner=%v (want a started voter)", mem.ID, mem.Name, mem.IsLearner)
+			}
+		}
+		if h := l.etcdctl(t, "emei", "endpoint health --cluster"); strings.Count(h, "is healthy") != 3 {
+			t.Errorf("etcd health:\n%s", h)
+		}
+	})
+
+	t.Run("every apiserver is ready and serves the right SANs", func(t *testing.T) {
+		for n, ip := range l.ips {
+			out := l.ssh(t, n, "curl -sk --max-time 5 https://"+ip+":6443/readyz")
+			if strings.TrimSpace(out) != "ok" {
+				t.Errorf("%s /readyz: %q", n, out)
+			}
+			c := cert(t, l.ssh(t, n, "cat /etc/kubernetes/pki/apiserver.crt"))
+			var ips []string
+			for _, a := range c.IPAddresses {
+				ips = append(ips, a.String())
+			}
+			for _, want := range []string{ip, "10.250.0.12", "10.96.0.1"} {
+				if !slices.Contains(ips, want) {
+					t.Errorf("%s apiserver.crt lacks IP SAN %s (has %v)", n, want, ips)
+				}
+			}
+			if !slices.Contains(c.DNSNames, n) || !slices.Contains(c.DNSNames, "kubernetes.default.svc.cluster.local") {
+				t.Errorf("%s apiserver.crt DNS SANs %v", n, c.DNSNames)
+			}
+		}
+		if out := l.ssh(t, "wudang", "curl -s --max-time 5 --cacert /etc/kubernetes/pki/ca.crt https://"+endpoint+"/readyz"); strings.TrimSpace(out) != "ok" {
+			t.Errorf("LB /readyz with CA verification: %q", out)
+		}
+	})
+
+	t.Run("labels and taints", func(t *testing.T) {
+		nodes, err := l.kube(t, "").CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes.Items {
+			if _, ok := n.Labels["node-role.kubernetes.io/control-plane"]; !ok {
+				t.Errorf("%s lacks the control-plane label", n.Name)
+			}
+			tainted := false
+			for _, tt := range n.Spec.Taints {
+				tainted = tainted || (tt.Key == "node-role.kubernetes.io/control-plane" && tt.Effect == corev1.TaintEffectNoSchedule)
+			}
+			if !tainted {
+				t.Errorf("%s lacks the control-plane taint", n.Name)
+			}
+		}
+	})
+
+	t.Run("kubeconfigs and ConfigMaps point where they should", func(t *testing.T) {
+		lb := "https://" + endpoint
+		for n, ip := range l.ips {
+			local := "https://" + ip + ":6443"
+			want := map[string]string{"admin.conf": lb, "kubelet.conf": local, "controller-manager.conf": local, "scheduler.conf": local}
+			for f, w := range want {
+				if got := server(t, l.ssh(t, n, "cat /etc/kubernetes/"+f)); got != w {
+					t.Errorf("%s %s: server %s, want %s", n, f, got, w)
+				}
+			}
+		}
+		kc := l.kube(t, "")
+		for _, o := range []struct{ ns, name, key string }{{"kube-system", "kube-proxy", "kubeconfig.conf"}, {"kube-public", "cluster-info", "kubeconfig"}} {
+			cm, err := kc.CoreV1().ConfigMaps(o.ns).Get(ctx, o.name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := server(t, cm.Data[o.key]); got != lb {
+				t.Errorf("%s/%s: server %s, want %s", o.ns, o.name, got, lb)
+			}
+		}
+		cm, err := kc.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(cm.Data["ClusterConfiguration"], "controlPlaneEndpoint: "+endpoint) {
+			t.Errorf("kubeadm-config:\n%s", cm.Data["ClusterConfiguration"])
+		}
+		// A node joining now trusts cluster-info only through the bootstrap
+		// token's signature over the new content.
+		ci, err := kc.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets, err := kc.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{FieldSelector: "type=bootstrap.kubernetes.io/token"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed := 0
+		for _, s := range secrets.Items {
+			id := string(s.Data["token-id"])
+			want, err := jws.ComputeDetachedSignature(ci.Data["kubeconfig"], id, string(s.Data["token-secret"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ci.Data["jws-kubeconfig-"+id] != want {
+				t.Errorf("cluster-info signature for token %s does not match its new content", id)
+			}
+			signed++
+		}
+		if signed == 0 {
+			t.Errorf("no bootstrap token: cannot prove cluster-info was re-signed")
+		}
+	})
+
+	t.Run("second promote and dry run find nothing to do", func(t *testing.T) {
+		r := l.run(t, "promote", "--nodes", "emei,wudang", "--lb-node", lbNode)
+		if r.code != 0 {
+			t.Fatalf("second promote: exit %d\n%s", r.code, r.stderr)
+		}
+		l.metrics["second_promote_seconds"] = r.took.Seconds()
+		for _, bad := range []string{"wrote ", "updated ", "restarted", "added etcd"} {
+			if strings.Contains(r.stderr, bad) {
+				t.Errorf("second promote changed something (%q):\n%s", bad, r.stderr)
+			}
+		}
+		d := l.run(t, "promote", "--nodes", "emei,wudang", "--lb-node", lbNode, "--dry-run")
+		if d.code != 0 || strings.TrimSpace(d.stdout) != "dry run: nothing to do" {
+			t.Errorf("dry run after promote: exit %d\n%s", d.code, d.stdout)
+		}
+	})
+
+	t.Run("status says ha", func(t *testing.T) {
+		r := l.run(t, "status")
+		l.metrics["status_ha_seconds"] = r.took.Seconds()
+		if r.code != 0 {
+			t.Errorf("status: exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		j := l.run(t, "status", "-o", "json")
+		var rep struct {
+			Verdict string `json:"verdict"`
+		}
+		if err := json.Unmarshal([]byte(j.stdout), &rep); err != nil || rep.Verdict != "ha" {
+			t.Errorf("status -o json: verdict %q (%v)\n%s", rep.Verdict, err, j.stdout)
+		}
+	})
+
+	t.Run("status names a stopped etcd", func(t *testing.T) {
+		l.ssh(t, "wudang", "mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd.yaml.stopped")
+		defer func() {
+			l.ssh(t, "wudang", "mv /etc/kubernetes/etcd.yaml.stopped /etc/kubernetes/manifests/etcd.yaml")
+			waitFor(t, 3*time.Minute, "wudang's etcd healthy again", func() bool {
+				return strings.Count(l.etcdctl(t, "emei", "endpoint health --cluster"), "is healthy") == 3
+			})
+		}()
+		waitFor(t, 2*time.Minute, "wudang's etcd down", func() bool {
+			out, _ := exec.Command("ssh", "-F", l.sshConfig, "wudang", "ss -Htln 'sport = :2379'").CombinedOutput()
+			return strings.TrimSpace(string(out)) == ""
+		})
+		r := l.run(t, "status")
+		l.metrics["status_degraded_seconds"] = r.took.Seconds()
+		if r.code == 0 || !strings.Contains(r.stdout, "degraded") || !strings.Contains(r.stdout, "wudang") {
+			t.Errorf("status with wudang's etcd stopped: exit %d\n%s", r.code, r.stdout)
+		}
+	})
+
+	t.Run("the API survives the loss of shaolin", func(t *testing.T) {
+		viaLB := l.kube(t, "https://"+endpoint)
+		if _, err := viaLB.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
+			t.Fatalf("API through the LB before the cut: %v", err)
+		}
+		cut := exec.Command("ip", "-n", "haadm-"+first, "link", "set", "eth0", "down")
+		if out, err := cut.CombinedOutput(); err != nil {
+			t.Fatalf("cutting %s off: %v %s", first, err, out)
+		}
+		defer exec.Command("ip", "-n", "haadm-"+first, "link", "set", "eth0", "up").Run()
+		t0 := time.Now()
+		var readOK, writeOK time.Duration
+		deadline := time.Now().Add(2 * time.Minute)
+		for i := 0; time.Now().Before(deadline) && (readOK == 0 || writeOK == 0); i++ {
+			if readOK == 0 {
+				if _, err := viaLB.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+					readOK = time.Since(t0)
+				}
+			}
+			if writeOK == 0 {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("haadm-e2e-failover-%d", i), Namespace: "default"}}
+				if _, err := viaLB.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err == nil {
+					writeOK = time.Since(t0)
+				}
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		l.metrics["failover_read_seconds"] = readOK.Seconds()
+		l.metrics["failover_write_seconds"] = writeOK.Seconds()
+		t.Logf("with shaolin cut off: first read after %s, first write after %s", readOK, writeOK)
+		if readOK == 0 || writeOK == 0 {
+			t.Fatalf("API through the LB did not answer within 2 minutes of losing shaolin (read %v, write %v)", readOK, writeOK)
+		}
+		// Writes must go on working, not just once.
+		for i := 0; i < 10; i++ {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("haadm-e2e-after-%d", i), Namespace: "default"}}
+			if _, err := viaLB.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+				t.Errorf("write %d after failover: %v", i, err)
+			}
+		}
+		t0 = time.Now()
+		r := l.run(t, "status", "--kubeconfig", writeLBKubeconfig(t, l), "--probe-timeout", "2s")
+		l.metrics["status_node_cut_off_seconds"] = r.took.Seconds()
+		if r.code == 0 || !strings.Contains(r.stdout, first) {
+			t.Errorf("status with shaolin cut off: exit %d\n%s", r.code, r.stdout)
+		}
+	})
+}
+
+// writeLBKubeconfig is the operator's kubeconfig pointed at the endpoint.
+func writeLBKubeconfig(t *testing.T, l *lab) string {
+	cfg, err := clientcmd.LoadFromFile(l.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cfg.Clusters {
+		c.Server = "https://" + endpoint
+	}
+	p := filepath.Join(t.TempDir(), "lb.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func ready(n corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Fatalf("timed out after %s waiting for %s", d, what)
+}

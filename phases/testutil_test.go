@@ -1,0 +1,637 @@
+package phases
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/cluster-bootstrap/token/jws"
+	"sigs.k8s.io/yaml"
+
+	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/node"
+)
+
+// The lab the fixtures are made from: a real kubeadm v1.36.3 cluster whose
+// first master is shaolin, with emei and wudang joined as workers.
+const (
+	labDir     = "../testdata/v1.36"
+	shaolinIP  = "10.250.0.11"
+	emeiIP     = "10.250.0.12"
+	wudangIP   = "10.250.0.13"
+	wutaiIP    = "10.250.0.14" // a fourth node, added by hand: a worker that stays one
+	labVersion = "v1.36.3"
+	// A bootstrap token that signs cluster-info; the lab's real tokens are
+	// not captured, so the fixture brings its own.
+	tokenID     = "abcdef"
+	tokenSecret = "0123456789abcdef"
+)
+
+// lab is the captured cluster as file contents, built once per test binary:
+// RSA key generation is what makes it slow.
+type lab struct {
+	// files maps node name to absolute path to content.
+	files map[string]map[string][]byte
+	caPEM []byte
+	ca    *certs.CA
+	// frontProxyCA and etcdCA are generated: the kubeadm-pki fixture keeps
+	// only ca.key.
+	frontProxyCA, etcdCA *certs.CA
+	// clusterInfo and kubeProxy are the captured ConfigMaps with the CA swapped.
+	clusterInfo, kubeProxy, kubeadmConfig, kubeletConfig []byte
+	nodes                                               []byte
+}
+
+var (
+	labOnce sync.Once
+	labData *lab
+	labErr  error
+)
+
+func getLab(t *testing.T) *lab {
+	t.Helper()
+	labOnce.Do(func() { labData, labErr = buildLab() })
+	if labErr != nil {
+		t.Fatalf("building the lab fixture: %v", labErr)
+	}
+	return labData
+}
+
+// buildLab loads the captured files and makes their PKI consistent: the
+// captured shaolin holds certificates only, so its CA becomes the
+// kubeadm-pki fixture's (certificate and key from real kubeadm), the other
+// two CAs are generated the way kubeadm makes them, and every leaf shaolin
+// has is re-issued from those CAs with the subject and SANs of the captured
+// one. Every kubeconfig's embedded CA is swapped for the new one.
+func buildLab() (*lab, error) {
+	l := &lab{files: map[string]map[string][]byte{}}
+	read := func(p string) []byte {
+		b, err := os.ReadFile(filepath.Join(labDir, p))
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
+	var err error
+	l.caPEM = read("kubeadm-pki/ca.crt")
+	if l.ca, err = certs.LoadCA(l.caPEM, read("kubeadm-pki/ca.key")); err != nil {
+		return nil, err
+	}
+	fpPEM, fpKey, fpCA, err := newTestCA("front-proxy-ca")
+	if err != nil {
+		return nil, err
+	}
+	etcdPEM, etcdKey, etcdCA, err := newTestCA("etcd-ca")
+	if err != nil {
+		return nil, err
+	}
+	l.frontProxyCA, l.etcdCA = fpCA, etcdCA
+
+	oldCA := base64.StdEncoding.EncodeToString(read("shaolin/etc/kubernetes/pki/ca.crt"))
+	newCA := base64.StdEncoding.EncodeToString(l.caPEM)
+	swapCA := func(b []byte) []byte {
+		if !bytes.Contains(b, []byte(oldCA)) {
+			panic("captured kubeconfig without the lab CA")
+		}
+		return bytes.ReplaceAll(b, []byte(oldCA), []byte(newCA))
+	}
+
+	for _, n := range []string{"shaolin", "emei", "wudang"} {
+		files := map[string][]byte{}
+		root := filepath.Join(labDir, n)
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			abs := "/" + filepath.ToSlash(rel)
+			if strings.HasPrefix(abs, pkiDir+"/") {
+				return nil // made consistent below
+			}
+			b := read(filepath.Join(n, rel))
+			if strings.HasSuffix(abs, ".conf") {
+				b = swapCA(b)
+			}
+			files[abs] = b
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		files[pkiDir+"/ca.crt"] = l.caPEM // what kubeadm join leaves on a worker
+		l.files[n] = files
+	}
+
+	sh := l.files["shaolin"]
+	sh[pkiDir+"/ca.key"] = read("kubeadm-pki/ca.key")
+	sh[pkiDir+"/front-proxy-ca.crt"], sh[pkiDir+"/front-proxy-ca.key"] = fpPEM, fpKey
+	sh[pkiDir+"/etcd/ca.crt"], sh[pkiDir+"/etcd/ca.key"] = etcdPEM, etcdKey
+	saKey, err := certs.NewKey(certs.RSA2048)
+	if err != nil {
+		return nil, err
+	}
+	if sh[pkiDir+"/sa.key"], err = certs.EncodeKeyPEM(saKey); err != nil {
+		return nil, err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(saKey.Public())
+	if err != nil {
+		return nil, err
+	}
+	sh[pkiDir+"/sa.pub"] = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
+	for name, ca := range map[string]*certs.CA{
+		"apiserver": l.ca, "apiserver-kubelet-client": l.ca, "front-proxy-client": fpCA,
+		"apiserver-etcd-client": etcdCA, "etcd/server": etcdCA, "etcd/peer": etcdCA, "etcd/healthcheck-client": etcdCA,
+	} {
+		captured, err := certs.ParseCertPEM(read("shaolin/etc/kubernetes/pki/" + name + ".crt"))
+		if err != nil {
+			return nil, err
+		}
+		crt, key, err := issueLeaf(ca, certs.SpecOf(captured), time.Now())
+		if err != nil {
+			return nil, err
+		}
+		sh[pkiDir+"/"+name+".crt"], sh[pkiDir+"/"+name+".key"] = crt, key
+	}
+
+	l.clusterInfo = swapCA(read("configmaps/cluster-info.yaml"))
+	l.kubeProxy = read("configmaps/kube-proxy.yaml")
+	l.kubeadmConfig = read("configmaps/kubeadm-config.yaml")
+	l.kubeletConfig = read("configmaps/kubelet-config.yaml")
+	l.nodes = read("nodes.yaml")
+	return l, nil
+}
+
+// newTestCA makes a self-signed CA the way kubeadm does (RSA-2048, ten years,
+// the CN also as DNS SAN).
+func newTestCA(cn string) (certPEM, keyPEM []byte, ca *certs.CA, err error) {
+	key, err := certs.NewKey(certs.RSA2048)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		DNSNames:              []string{cn},
+		NotBefore:             now.Add(-certs.Backdate).UTC(),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour).UTC(),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if keyPEM, err = certs.EncodeKeyPEM(key); err != nil {
+		return nil, nil, nil, err
+	}
+	return certs.EncodeCertPEM(cert), keyPEM, &certs.CA{Cert: cert, Key: key}, nil
+}
+
+// issueLeaf signs spec with a fresh key the way the certs phase does, valid
+// from notBefore for a year.
+func issueLeaf(ca *certs.CA, spec certs.Spec, notBefore time.Time) (crtPEM, keyPEM []byte, err error) {
+	key, err := certs.NewKey(certs.RSA2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	nb, validity := certs.KubeadmWindow(notBefore, certs.DefaultValidity)
+	if crtPEM, err = certs.Issue(ca, spec, key, nb, validity); err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err = certs.EncodeKeyPEM(key)
+	return crtPEM, keyPEM, err
+}
+
+// fileMode is how kubeadm leaves a file: secrets and static pods 0600.
+func fileMode(path string) fs.FileMode {
+	switch {
+	case strings.HasSuffix(path, ".key"), strings.HasSuffix(path, ".conf"), strings.HasPrefix(path, manifestsDir+"/"):
+		return 0o600
+	}
+	return 0o644
+}
+
+// fakeNet is the lab's bridge: every node reaches every address, and the
+// tests decide which address answers (an httptest server, an embedded etcd).
+type fakeNet struct {
+	mu     sync.Mutex
+	routes map[string]string // "10.250.0.12:6443" -> "127.0.0.1:41234"
+}
+
+func (n *fakeNet) route(addr, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.routes[addr] = to
+}
+
+func (n *fakeNet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	n.mu.Lock()
+	to, ok := n.routes[addr]
+	n.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("dial %s %s: connection refused", network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, to)
+}
+
+// setup says what the fixture looks like; the zero value is the lab as
+// `haadm promote --nodes emei,wudang --lb-node emei` sees it.
+type setup struct {
+	Opts Options
+	// Worker adds wutai, a fourth node that stays a worker.
+	Worker bool
+	// DryRun wraps every fake in a node.Recorder and sets Opts.DryRun.
+	DryRun bool
+	// EditNodes changes the Node objects before the clientset is built.
+	EditNodes func(map[string]*corev1.Node)
+	// Objects are added to the clientset.
+	Objects []runtime.Object
+}
+
+// fixture is a Cluster assembled the way cmd/promote does it: Discover over
+// a fake clientset, then hosts (here node.Fake, possibly behind recorders).
+type fixture struct {
+	t               *testing.T
+	lab             *lab
+	c               *Cluster
+	kube            *fake.Clientset
+	fakes           map[string]*node.Fake
+	recs            map[string]*node.Recorder
+	net             *fakeNet
+	console, detail *bytes.Buffer
+}
+
+func newFixture(t *testing.T, s setup) *fixture {
+	t.Helper()
+	l := getLab(t)
+	if s.Opts.Nodes == nil {
+		s.Opts.Nodes = []string{"emei", "wudang"}
+		if s.Opts.LBNode == "" && s.Opts.LBMode == "" {
+			s.Opts.LBNode = "emei"
+		}
+	}
+	if s.Opts.BackupDir == "" {
+		s.Opts.BackupDir = t.TempDir()
+	}
+	s.Opts.DryRun = s.Opts.DryRun || s.DryRun
+	kube := newClientset(t, l, s)
+	c, err := Discover(t.Context(), kube, s.Opts)
+	if err != nil {
+		t.Fatalf("Discover: %v", err)
+	}
+	f := &fixture{t: t, lab: l, c: c, kube: kube, fakes: map[string]*node.Fake{}, recs: map[string]*node.Recorder{},
+		net: &fakeNet{routes: map[string]string{}}, console: &bytes.Buffer{}, detail: &bytes.Buffer{}}
+	c.Log = NewProgress(f.console, f.detail)
+	c.Plan = &Plan{}
+	for name, ni := range c.Nodes {
+		h := node.NewFake(name)
+		files := l.files[name]
+		if name == "wutai" {
+			// Joined like emei: kubelet.conf pointing at shaolin, the CA.
+			files = map[string][]byte{kubeletConf: l.files["emei"][kubeletConf], pkiDir + "/ca.crt": l.caPEM}
+		}
+		for p, b := range files {
+			h.SetFile(p, b, fileMode(p))
+		}
+		// What `ip -o addr show` prints on a lab node.
+		h.Respond("ip -o addr show", fmt.Sprintf("1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"+
+			"2: eth0    inet %s/24 brd 10.250.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n", ni.IP), nil)
+		h.SetDial(f.net.dial)
+		f.fakes[name] = h
+		if s.DryRun {
+			f.recs[name] = node.NewRecorder(h)
+			c.Hosts[name] = f.recs[name]
+		} else {
+			c.Hosts[name] = h
+		}
+	}
+	t.Cleanup(c.closeEtcd)
+	return f
+}
+
+// newClientset holds what the lab's API served: its nodes and kubeadm's
+// ConfigMaps as captured, plus the objects the capture lacks (kube-proxy's
+// DaemonSet, node Leases, a bootstrap token), made the way a kubeadm
+// cluster has them.
+func newClientset(t *testing.T, l *lab, s setup) *fake.Clientset {
+	t.Helper()
+	var list corev1.NodeList
+	if err := yaml.Unmarshal(l.nodes, &list); err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]*corev1.Node{}
+	for i := range list.Items {
+		nodes[list.Items[i].Name] = &list.Items[i]
+	}
+	if s.Worker {
+		w := nodes["emei"].DeepCopy()
+		w.Name, w.UID = "wutai", "b4d1a2c3-0000-4000-8000-000000000014"
+		w.Labels["kubernetes.io/hostname"] = "wutai"
+		w.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: wutaiIP}, {Type: corev1.NodeHostName, Address: "wutai"}}
+		nodes["wutai"] = w
+	}
+	if s.EditNodes != nil {
+		s.EditNodes(nodes)
+	}
+	var objs []runtime.Object
+	for _, n := range nodes {
+		objs = append(objs, n)
+		// The kubelet's lease, last renewed before any restart a test does.
+		renewed := metav1.NewMicroTime(time.Now().Add(-5 * time.Second))
+		objs = append(objs, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: n.Name, Namespace: "kube-node-lease"},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &n.Name, RenewTime: &renewed},
+		})
+	}
+	cms := map[string][]byte{"cluster-info": l.clusterInfo, "kube-proxy": l.kubeProxy, "kubeadm-config": l.kubeadmConfig, "kubelet-config": l.kubeletConfig}
+	for name, b := range cms {
+		var cm corev1.ConfigMap
+		if err := yaml.Unmarshal(b, &cm); err != nil {
+			t.Fatal(err)
+		}
+		if name == "cluster-info" {
+			sig, err := jws.ComputeDetachedSignature(cm.Data["kubeconfig"], tokenID, tokenSecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cm.Data["jws-kubeconfig-"+tokenID] = sig
+		}
+		objs = append(objs, &cm)
+	}
+	objs = append(objs, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + tokenID, Namespace: "kube-system"},
+		Type:       corev1.SecretTypeBootstrapToken,
+		Data: map[string][]byte{"token-id": []byte(tokenID), "token-secret": []byte(tokenSecret),
+			"usage-bootstrap-authentication": []byte("true"), "usage-bootstrap-signing": []byte("true")},
+	}, kubeProxyDaemonSet(len(nodes)))
+	objs = append(objs, s.Objects...)
+	return fake.NewClientset(objs...)
+}
+
+// kubeProxyDaemonSet is kubeadm's kube-proxy DaemonSet, rolled out on every node.
+func kubeProxyDaemonSet(nodes int) *appsv1.DaemonSet {
+	labels := map[string]string{"k8s-app": "kube-proxy"}
+	n := int32(nodes)
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system", Labels: labels, Generation: 1},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:" + labVersion,
+					Command: []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"},
+				}}},
+			},
+		},
+		Status: appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: n, CurrentNumberScheduled: n,
+			UpdatedNumberScheduled: n, NumberAvailable: n, NumberReady: n},
+	}
+}
+
+// runBootstrapSigner re-signs cluster-info on every update, as the
+// controller-manager's bootstrap signer does.
+func (f *fixture) runBootstrapSigner() {
+	f.kube.PrependReactor("update", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		cm, ok := a.(k8stesting.UpdateAction).GetObject().(*corev1.ConfigMap)
+		if !ok || cm.Namespace != "kube-public" || cm.Name != "cluster-info" {
+			return false, nil, nil
+		}
+		sig, err := jws.ComputeDetachedSignature(cm.Data["kubeconfig"], tokenID, tokenSecret)
+		if err != nil {
+			return true, nil, err
+		}
+		cm.Data["jws-kubeconfig-"+tokenID] = sig
+		return false, nil, nil // the tracker stores the signed object
+	})
+}
+
+// renewLeaseOnRestart makes `systemctl restart kubelet` on each fake behave
+// like the lab's: the restarted kubelet renews its node's lease.
+func (f *fixture) renewLeaseOnRestart() {
+	for name, h := range f.fakes {
+		h.SetHandler(func(cmd string) (string, error) {
+			if cmd != "systemctl restart kubelet" {
+				return "", &node.CmdError{Node: name, Cmd: cmd, ExitCode: 127, Stderr: []byte("unexpected command")}
+			}
+			leases := f.kube.CoordinationV1().Leases("kube-node-lease")
+			l, err := leases.Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				return "", err
+			}
+			now := metav1.NewMicroTime(time.Now().Add(time.Millisecond))
+			l.Spec.RenewTime = &now
+			_, err = leases.Update(context.Background(), l, metav1.UpdateOptions{})
+			return "", err
+		})
+	}
+}
+
+// scriptPreflight answers the read-only commands preflight runs with a
+// healthy lab's output: free ports, no etcd data, nginx with its stream module.
+func (f *fixture) scriptPreflight() {
+	for _, h := range f.fakes {
+		h.Respond("ss -Htlnp", "", nil)
+		h.Respond("ls -A /var/lib/etcd", "", nil)
+		h.Respond("nginx -V", "nginx version: nginx/1.22.1\nbuilt with OpenSSL 3.0.11\nTLS SNI support enabled\n"+
+			"configure arguments: --with-cc-opt='-g -O2' --with-stream=dynamic --with-stream_ssl_module\n"+
+			"ngx_stream_module.so\n50-mod-stream.conf\n", nil)
+	}
+}
+
+// write puts a file on a fake without recording a call.
+func (f *fixture) setFile(nodeName, path string, data []byte) {
+	f.fakes[nodeName].SetFile(path, data, fileMode(path))
+}
+
+// file returns a file of a fake node, failing the test if it is missing.
+func (f *fixture) file(nodeName, path string) ([]byte, fs.FileMode) {
+	f.t.Helper()
+	b, mode, ok := f.fakes[nodeName].File(path)
+	if !ok {
+		f.t.Fatalf("%s: %s is missing", nodeName, path)
+	}
+	return b, mode
+}
+
+// cert parses a certificate on a fake node.
+func (f *fixture) cert(nodeName, name string) *x509.Certificate {
+	f.t.Helper()
+	b, _ := f.file(nodeName, pkiDir+"/"+name+".crt")
+	c, err := certs.ParseCertPEM(b)
+	if err != nil {
+		f.t.Fatalf("%s: %s.crt: %v", nodeName, name, err)
+	}
+	return c
+}
+
+// writes lists the paths each fake was asked to write since the last reset.
+func (f *fixture) writes() map[string][]string {
+	out := map[string][]string{}
+	for name, h := range f.fakes {
+		for _, c := range h.Calls() {
+			if c.Kind == node.CallWrite {
+				out[name] = append(out[name], c.Path)
+			}
+		}
+	}
+	return out
+}
+
+// calls returns the calls of one kind a fake saw, as Cmd or Path.
+func (f *fixture) calls(nodeName string, kind node.CallKind) []string {
+	var out []string
+	for _, c := range f.fakes[nodeName].Calls() {
+		if c.Kind != kind {
+			continue
+		}
+		switch kind {
+		case node.CallRun, node.CallOutput:
+			out = append(out, c.Cmd)
+		case node.CallDial:
+			out = append(out, c.Addr)
+		default:
+			out = append(out, c.Path)
+		}
+	}
+	return out
+}
+
+// mutations lists the clientset actions that change something.
+func (f *fixture) mutations() []string {
+	var out []string
+	for _, a := range f.kube.Actions() {
+		switch a.GetVerb() {
+		case "get", "list", "watch":
+			continue
+		}
+		name := ""
+		if u, ok := a.(k8stesting.UpdateAction); ok {
+			if o, ok := u.GetObject().(metav1.Object); ok {
+				name = o.GetName()
+			}
+		}
+		out = append(out, a.GetVerb()+" "+a.GetResource().Resource+" "+a.GetNamespace()+"/"+name)
+	}
+	return out
+}
+
+// serveAPIServer answers https://addr/readyz with status, presenting the
+// serving certificate that nodeName has on disk at the moment of each
+// handshake, as kube-apiserver does (it reloads it). Dials to addr from any
+// node reach it.
+func (f *fixture) serveAPIServer(nodeName, addr string, status int) *httptest.Server {
+	f.t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+		if status == http.StatusOK {
+			fmt.Fprint(w, "ok")
+		} else {
+			fmt.Fprint(w, "[-]etcd failed: reason withheld\nreadyz check failed")
+		}
+	}))
+	srv.TLS = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		crt, _, ok1 := f.fakes[nodeName].File(pkiDir + "/apiserver.crt")
+		key, _, ok2 := f.fakes[nodeName].File(pkiDir + "/apiserver.key")
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("%s has no apiserver certificate", nodeName)
+		}
+		pair, err := tls.X509KeyPair(crt, key)
+		return &pair, err
+	}}
+	// Handshakes a test makes fail on purpose would be logged to stderr.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	f.t.Cleanup(srv.Close)
+	f.net.route(addr, srv.Listener.Addr().String())
+	return srv
+}
+
+// keyOf returns the public key in a PEM private key, for comparisons.
+func keyOf(t *testing.T, keyPEM []byte) crypto.PublicKey {
+	t.Helper()
+	k, err := certs.ParseKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public()
+}
+
+// verifyChain checks that cert chains to ca for usage, as TLS peers will.
+func verifyChain(t *testing.T, cert, ca *x509.Certificate, usage x509.ExtKeyUsage) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+		t.Errorf("%s does not verify against %s: %v", cert.Subject.CommonName, ca.Subject.CommonName, err)
+	}
+}
+
+func ipStrings(ips []net.IP) []string {
+	var s []string
+	for _, ip := range ips {
+		s = append(s, ip.String())
+	}
+	return s
+}
+
+func containsAll(t *testing.T, what string, have, want []string) {
+	t.Helper()
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			t.Errorf("%s: %q missing from %q", what, w, have)
+		}
+	}
+}
+
+func mustContain(t *testing.T, s string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			t.Errorf("%q does not mention %q", s, w)
+		}
+	}
+}
