@@ -32,7 +32,9 @@ demo: lab
 	$(HAADM_LAB) status
 
 # End to end: lab up, assertions, promote, failover; the lab is torn down after.
+# The lab is rebuilt first: the test starts from a fresh single-master cluster.
 e2e: build
+	bash lab/lab.sh down
 	bash lab/lab.sh up
 	$(GO) test -count=1 -tags e2e -timeout 60m -v ./e2e/... ; rc=$$?; bash lab/lab.sh down; exit $$rc
 

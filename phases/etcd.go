@@ -142,7 +142,7 @@ func joinEtcd(ctx context.Context, c *Cluster, n NodeInfo, src []byte) error {
 	}
 	if err := c.change("etcd", n.Name, "promoted etcd learner to voter", "", func() error {
 		return etcdm.Promote(ctx, cli, peer, etcdm.PromoteOptions{
-			Timeout: etcdPromoteTimeout, Interval: 2 * time.Second,
+			Timeout: etcdPromoteTimeout, Interval: 2 * time.Second, StatusOf: etcdm.StatusViaClient(cli),
 			Progress: func(s string) { c.Log.Detail("etcd", n.Name, s) },
 		})
 	}); err != nil {
