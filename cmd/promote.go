@@ -35,8 +35,8 @@ func (f *promoteFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringSliceVar(&f.nodes, "nodes", nil, "joined nodes to make control-plane nodes, e.g. emei,wudang")
 	fl.StringVar(&f.lbNode, "lb-node", "", "node that runs the nginx layer-4 load balancer")
-	fl.IntVar(&f.lbPort, "lb-port", 8443, "load balancer port (not 6443: the LB node may be a master)")
-	fl.StringVar(&f.lbMode, "lb-mode", "external", "external: haadm runs nginx on --lb-node; none: your own LB answers at --endpoint")
+	fl.IntVar(&f.lbPort, "lb-port", 0, "load balancer port, not 6443 (default 8443; 6444 with --lb-mode node-local)")
+	fl.StringVar(&f.lbMode, "lb-mode", "external", "external: nginx on --lb-node; node-local: nginx on 127.0.0.1 of every node; none: your own LB answers at --endpoint")
 	fl.StringVar(&f.endpoint, "endpoint", "", "controlPlaneEndpoint HOST:PORT (default: the LB node's address and --lb-port)")
 	fl.StringSliceVar(&f.certSANs, "cert-sans", nil, "extra names and addresses for every apiserver certificate")
 	fl.StringVar(&f.backupDir, "backup-dir", "haadm-backups", "local directory for the etcd snapshot")
@@ -162,8 +162,10 @@ func runPhases(ctx context.Context, g *globalFlags, f *promoteFlags, list []phas
 	for _, n := range c.Others {
 		want = append(want, n.Name)
 	}
-	if c.Opts.LBMode == "external" && !slices.Contains(want, c.Opts.LBNode) {
-		want = append(want, c.Opts.LBNode)
+	for _, n := range c.LBNodes() {
+		if !slices.Contains(want, n) {
+			want = append(want, n)
+		}
 	}
 	t0 := time.Now()
 	hosts, err := node.DialAll(ctx, want, 20*time.Second, node.SSHDialer(sshOptions(g)))
@@ -188,8 +190,12 @@ func runPhases(ctx context.Context, g *globalFlags, f *promoteFlags, list []phas
 	if f.dryRun {
 		printPlan(stdout, c.Plan, recorders)
 	} else if name == "promote" {
-		fmt.Fprintf(stdout, "control plane: %s; endpoint %s\nPoint your kubeconfig at the endpoint: kubectl config set-cluster %s --server=%s\n",
-			strings.Join(append([]string{c.First.Name}, f.nodes...), ", "), c.EndpointURL(), c.Facts.ClusterName, c.EndpointURL())
+		fmt.Fprintf(stdout, "control plane: %s; endpoint %s\n", strings.Join(append([]string{c.First.Name}, f.nodes...), ", "), c.EndpointURL())
+		if c.Opts.LBMode == "node-local" {
+			fmt.Fprintf(stdout, "Every node reaches the API through its own nginx at %s; from elsewhere use any master, e.g. https://%s:6443\n", c.EndpointURL(), c.New[0].IP)
+		} else {
+			fmt.Fprintf(stdout, "Point your kubeconfig at the endpoint: kubectl config set-cluster %s --server=%s\n", c.Facts.ClusterName, c.EndpointURL())
+		}
 	}
 	return nil
 }

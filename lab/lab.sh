@@ -217,9 +217,10 @@ make_network() {
     i=$(node_index "$n")
     local ns; ns=$(netns "$n")
     ip netns list | grep -qw "^$ns" || ip netns add "$ns"
-    if ! ip link show "hveth$i" >/dev/null 2>&1; then
-      ip link add "hveth$i" type veth peer name eth0 netns "$ns"
-    fi
+    # A veth left by a namespace that is still being torn down would keep
+    # the new namespace without its eth0: always start from a fresh pair.
+    ip link del "hveth$i" 2>/dev/null || true
+    ip link add "hveth$i" type veth peer name eth0 netns "$ns"
     ip link set "hveth$i" master "$BRIDGE" up
     ip -n "$ns" link set lo up
     ip -n "$ns" addr replace "$(node_ip "$n")/24" dev eth0
@@ -431,6 +432,10 @@ down() {
   done
   local ns
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^haadm-' || true); do ip netns del "$ns" || true; done
+  local l
+  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^hveth[0-9]+$' || true); do
+    ip link del "$l" 2>/dev/null || true
+  done
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
   while iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do :; done
   local cg

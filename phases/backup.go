@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -38,7 +39,7 @@ func (Backup) Apply(ctx context.Context, c *Cluster) error {
 	sort.Strings(names)
 	for _, n := range names {
 		paths := "etc/kubernetes"
-		if n == c.Opts.LBNode {
+		if slices.Contains(c.LBNodes(), n) {
 			paths += " etc/nginx"
 		}
 		cmd := fmt.Sprintf("mkdir -p %s && chmod 700 /var/backups/haadm %s && tar -czf %s/etc.tgz -C / --ignore-failed-read %s", nodeDir, nodeDir, nodeDir, paths)

@@ -145,7 +145,7 @@ func apiserverSpec(c *Cluster, n NodeInfo) (certs.Spec, error) {
 	extra := slices.Clone(c.Facts.CertSANs)
 	return certs.APIServer(certs.NodeFacts{Name: n.Name, IP: net.ParseIP(n.IP)}, certs.ClusterFacts{
 		DNSDomain: c.Facts.DNSDomain, ServiceSubnet: c.Facts.ServiceSubnet,
-		LBNames: names, LBIPs: ips, ExtraSANs: extra,
+		LBNames: names, LBIPs: ips, ExtraSANs: extra, NodeLocalLB: c.Opts.LBMode == "node-local",
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/haadm/haadm/kubeadmcfg"
+	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 )
 
@@ -31,8 +32,9 @@ type Options struct {
 	LBNode string
 	// LBPort is the load balancer's port (not 6443: a master may host it).
 	LBPort int
-	// LBMode is "external" (nginx on LBNode) or "none" (the operator brings
-	// a load balancer that answers at Endpoint).
+	// LBMode is "external" (nginx on LBNode), "node-local" (nginx on
+	// 127.0.0.1 of every node, so no single LB can fail) or "none" (the
+	// operator brings a load balancer that answers at Endpoint).
 	LBMode string
 	// Endpoint is the controlPlaneEndpoint, host:port; default LBNode's IP and LBPort.
 	Endpoint string
@@ -152,11 +154,14 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (*Cl
 
 func (c *Cluster) resolveEndpoint() error {
 	o := &c.Opts
-	if o.LBPort == 0 {
-		o.LBPort = 8443
-	}
 	if o.LBMode == "" {
 		o.LBMode = "external"
+	}
+	if o.LBPort == 0 {
+		o.LBPort = 8443
+		if o.LBMode == "node-local" {
+			o.LBPort = lb.DefaultNodeLocalPort
+		}
 	}
 	switch o.LBMode {
 	case "external":
@@ -170,12 +175,16 @@ func (c *Cluster) resolveEndpoint() error {
 		if o.Endpoint == "" {
 			o.Endpoint = net.JoinHostPort(lb.IP, strconv.Itoa(o.LBPort))
 		}
+	case "node-local":
+		if o.Endpoint == "" {
+			o.Endpoint = net.JoinHostPort("localhost", strconv.Itoa(o.LBPort))
+		}
 	case "none":
 		if o.Endpoint == "" {
 			return fmt.Errorf("--lb-mode none needs --endpoint HOST:PORT, the address of your load balancer")
 		}
 	default:
-		return fmt.Errorf("--lb-mode %q: use external or none", o.LBMode)
+		return fmt.Errorf("--lb-mode %q: use external, node-local or none", o.LBMode)
 	}
 	h, p, err := net.SplitHostPort(o.Endpoint)
 	if err != nil {
@@ -205,14 +214,30 @@ func (c *Cluster) LBSANs() (names []string, ips []net.IP) {
 		}
 	}
 	add(c.EndpointHost)
-	if c.Opts.LBMode == "external" {
+	switch c.Opts.LBMode {
+	case "external":
 		add(c.Opts.LBNode)
 		add(c.Nodes[c.Opts.LBNode].IP)
+	case "node-local":
+		add("localhost")
+		add("127.0.0.1")
 	}
 	for _, s := range c.Opts.CertSANs {
 		add(s)
 	}
 	return names, ips
+}
+
+// LBNodes are the nodes haadm runs nginx on: the chosen one, or every node
+// of the cluster in node-local mode.
+func (c *Cluster) LBNodes() []string {
+	switch c.Opts.LBMode {
+	case "external":
+		return []string{c.Opts.LBNode}
+	case "node-local":
+		return keys(c.Nodes)
+	}
+	return nil
 }
 
 func nodeInfo(n corev1.Node) NodeInfo {

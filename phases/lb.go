@@ -13,7 +13,8 @@ import (
 
 // LB configures the layer-4 load balancer in front of every apiserver:
 // nginx's stream proxy on the node the operator chose, as the seed setup
-// did. With --lb-mode none the operator runs it; haadm only checks it answers.
+// did, or on 127.0.0.1 of every node (node-local: no single LB to lose).
+// With --lb-mode none the operator runs it; haadm only checks it answers.
 type LB struct{}
 
 func (LB) Name() string { return "lb" }
@@ -28,50 +29,65 @@ func lbConfig(c *Cluster) lb.Config {
 	for _, m := range c.Masters() {
 		backends = append(backends, lb.Backend{Name: m.Name, Address: m.IP, Port: lb.APIServerPort})
 	}
+	if c.Opts.LBMode == "node-local" {
+		cfg := lb.NodeLocal(backends)
+		cfg.ListenPort = c.Opts.LBPort
+		return cfg
+	}
 	return lb.Config{ListenAddress: "0.0.0.0", ListenPort: c.Opts.LBPort, Backends: backends}
 }
 
 func (LB) Check(ctx context.Context, c *Cluster) (bool, string, error) {
-	if c.Opts.LBMode != "external" {
-		ok, why, err := c.lbAnswers(ctx)
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		return ok, why, nil
-	}
 	want, err := lb.RenderNginx(lbConfig(c))
 	if err != nil {
 		return false, "", err
 	}
-	same, err := c.fileIs(ctx, c.Opts.LBNode, nginxConf, want)
-	if err != nil {
-		return false, "", err
+	var todo []string
+	for _, n := range c.LBNodes() {
+		same, err := c.fileIs(ctx, n, nginxConf, want)
+		if err != nil {
+			return false, "", err
+		}
+		if !same {
+			todo = append(todo, n+": "+nginxConf+" differs")
+		} else if _, err := c.Host(n).Output(ctx, "systemctl is-active nginx"); err != nil {
+			todo = append(todo, n+": nginx is not running")
+		}
 	}
-	if !same {
-		return false, c.Opts.LBNode + ": " + nginxConf + " differs", nil
+	if len(c.LBNodes()) == 0 {
+		if ok, why, err := c.lbAnswers(ctx, c.First.Name); err != nil || !ok {
+			return false, fmt.Sprint(why, err), nil
+		}
 	}
-	if _, err := c.Host(c.Opts.LBNode).Output(ctx, "systemctl is-active nginx"); err != nil {
-		return false, c.Opts.LBNode + ": nginx is not running", nil
-	}
-	return true, "", nil
+	return len(todo) == 0, strings.Join(todo, ", "), nil
 }
 
 func (LB) Apply(ctx context.Context, c *Cluster) error {
-	if c.Opts.LBMode == "external" {
-		if err := installNginx(ctx, c); err != nil {
-			return err
-		}
-	}
-	return c.wait(ctx, "lb", c.Opts.LBNode, "load balancer "+c.Opts.Endpoint+" answers /readyz", 2*time.Minute, c.lbAnswers)
-}
-
-func installNginx(ctx context.Context, c *Cluster) error {
-	n := c.Opts.LBNode
-	h := c.Host(n)
 	want, err := lb.RenderNginx(lbConfig(c))
 	if err != nil {
 		return err
 	}
+	nodes := c.LBNodes()
+	if len(nodes) == 0 {
+		return c.wait(ctx, "lb", "", "load balancer "+c.Opts.Endpoint+" answers /readyz", 2*time.Minute,
+			func(ctx context.Context) (bool, string, error) { return c.lbAnswers(ctx, c.First.Name) })
+	}
+	// One node at a time: in node-local mode a broken config must not take
+	// every node's API access down at once.
+	for _, n := range nodes {
+		if err := installNginx(ctx, c, n, want); err != nil {
+			return err
+		}
+		if err := c.wait(ctx, "lb", n, "load balancer "+c.Opts.Endpoint+" answers /readyz", 2*time.Minute,
+			func(ctx context.Context) (bool, string, error) { return c.lbAnswers(ctx, n) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func installNginx(ctx context.Context, c *Cluster, n string, want []byte) error {
+	h := c.Host(n)
 	same, err := c.fileIs(ctx, n, nginxConf, want)
 	if err != nil {
 		return err
@@ -110,13 +126,15 @@ func installNginx(ctx context.Context, c *Cluster) error {
 }
 
 // lbAnswers asks /readyz through the load balancer by its endpoint name,
-// from the LB node (or the first master), verifying the certificate: this is
-// exactly what a kubelet or kubectl will see.
-func (c *Cluster) lbAnswers(ctx context.Context) (bool, string, error) {
-	via, addr := c.First.Name, c.Opts.Endpoint
-	if c.Opts.LBMode == "external" {
-		via = c.Opts.LBNode
-		addr = net.JoinHostPort(c.Nodes[via].IP, strconv.Itoa(c.Opts.LBPort))
+// from node via, verifying the certificate: exactly what a kubelet or
+// kubectl there will see.
+func (c *Cluster) lbAnswers(ctx context.Context, via string) (bool, string, error) {
+	addr := c.Opts.Endpoint
+	switch c.Opts.LBMode {
+	case "external":
+		addr = net.JoinHostPort(c.Nodes[c.Opts.LBNode].IP, strconv.Itoa(c.Opts.LBPort))
+	case "node-local":
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Opts.LBPort))
 	}
 	ok, why, err := c.readyz(ctx, via, addr, c.EndpointHost)
 	if err != nil && strings.Contains(err.Error(), "x509") {

@@ -176,8 +176,8 @@ func (c *Cluster) checkPorts(ctx context.Context) []string {
 			}
 		}
 	}
-	if c.Opts.LBMode == "external" {
-		check(c.Opts.LBNode, c.Opts.LBPort, "nginx")
+	for _, n := range c.LBNodes() {
+		check(n, c.Opts.LBPort, "nginx")
 	}
 	return problems
 }
@@ -202,22 +202,22 @@ func (c *Cluster) hasEtcdMember(ctx context.Context, n NodeInfo) (bool, error) {
 }
 
 func (c *Cluster) checkLBSoftware(ctx context.Context) []string {
-	if c.Opts.LBMode != "external" {
-		return nil
-	}
-	n := c.Opts.LBNode
-	out, err := c.Host(n).Output(ctx, "nginx -V 2>&1; ls /usr/lib/nginx/modules/ 2>/dev/null; ls /etc/nginx/modules-enabled/ 2>/dev/null")
-	if err != nil {
-		var msg = err.Error()
-		if strings.Contains(msg, "not found") {
-			msg = "nginx is not installed"
+	var problems []string
+	for _, n := range c.LBNodes() {
+		out, err := c.Host(n).Output(ctx, "nginx -V 2>&1; ls /usr/lib/nginx/modules/ 2>/dev/null; ls /etc/nginx/modules-enabled/ 2>/dev/null")
+		if err != nil {
+			msg := err.Error()
+			if strings.Contains(msg, "not found") {
+				msg = "nginx is not installed"
+			}
+			problems = append(problems, fmt.Sprintf("node %s: %s: install nginx with its stream module (Debian/Ubuntu: apt-get install nginx-light libnginx-mod-stream)", n, msg))
+			continue
 		}
-		return []string{fmt.Sprintf("node %s: %s: install nginx with its stream module (Debian/Ubuntu: apt-get install nginx-light libnginx-mod-stream)", n, msg)}
+		if !strings.Contains(out, "stream") {
+			problems = append(problems, fmt.Sprintf("node %s: nginx has no stream module: install libnginx-mod-stream (or an nginx built --with-stream)", n))
+		}
 	}
-	if !strings.Contains(out, "stream") {
-		return []string{fmt.Sprintf("node %s: nginx has no stream module: install libnginx-mod-stream (or an nginx built --with-stream)", n)}
-	}
-	return nil
+	return problems
 }
 
 func names(ns []NodeInfo) string {

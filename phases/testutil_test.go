@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/server/v3/embed"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -67,7 +70,7 @@ type lab struct {
 	frontProxyCA, etcdCA *certs.CA
 	// clusterInfo and kubeProxy are the captured ConfigMaps with the CA swapped.
 	clusterInfo, kubeProxy, kubeadmConfig, kubeletConfig []byte
-	nodes                                               []byte
+	nodes                                                []byte
 }
 
 var (
@@ -573,7 +576,7 @@ func (f *fixture) serveAPIServer(nodeName, addr string, status int) *httptest.Se
 			fmt.Fprint(w, "[-]etcd failed: reason withheld\nreadyz check failed")
 		}
 	}))
-	srv.TLS = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	cfg := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		crt, _, ok1 := f.fakes[nodeName].File(pkiDir + "/apiserver.crt")
 		key, _, ok2 := f.fakes[nodeName].File(pkiDir + "/apiserver.key")
 		if !ok1 || !ok2 {
@@ -584,10 +587,23 @@ func (f *fixture) serveAPIServer(nodeName, addr string, status int) *httptest.Se
 	}}
 	// Handshakes a test makes fail on purpose would be logged to stderr.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
+	// Not StartTLS: it adds httptest's own certificate, which crypto/tls
+	// prefers to GetCertificate when the client sends no SNI (it never does
+	// for an IP address).
+	srv.Listener = tls.NewListener(srv.Listener, cfg)
+	srv.Start()
 	f.t.Cleanup(srv.Close)
 	f.net.route(addr, srv.Listener.Addr().String())
 	return srv
+}
+
+// testCtx bounds a test step that waits (the phases wait minutes), so that
+// a regression fails fast instead of hanging the package.
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // keyOf returns the public key in a PEM private key, for comparisons.
@@ -598,6 +614,12 @@ func keyOf(t *testing.T, keyPEM []byte) crypto.PublicKey {
 		t.Fatal(err)
 	}
 	return k.Public()
+}
+
+// sameKey reports whether two public keys are the same.
+func sameKey(a, b crypto.PublicKey) bool {
+	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(b)
 }
 
 // verifyChain checks that cert chains to ca for usage, as TLS peers will.
@@ -634,4 +656,72 @@ func mustContain(t *testing.T, s string, want ...string) {
 			t.Errorf("%q does not mention %q", s, w)
 		}
 	}
+}
+
+// startEtcd runs shaolin's etcd for real, embedded, the way its static pod
+// does: TLS with shaolin's etcd/server certificate, client certificates
+// required (signed by etcd/ca), advertising the lab addresses. It listens on
+// loopback; the fake network routes 10.250.0.11:2379 there, so haadm reaches
+// it exactly as in the lab: through shaolin's DialContext.
+func (f *fixture) startEtcd() *embed.Etcd {
+	f.t.Helper()
+	dir := f.t.TempDir()
+	write := func(name string) string {
+		b, _ := f.file("shaolin", pkiDir+"/"+name)
+		p := filepath.Join(dir, strings.ReplaceAll(name, "/", "-"))
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			f.t.Fatal(err)
+		}
+		return p
+	}
+	cfg := embed.NewConfig()
+	cfg.Name = "shaolin"
+	cfg.Dir = filepath.Join(dir, "data")
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
+	// Faster elections than the defaults keep the tests short.
+	cfg.TickMs, cfg.ElectionMs = 50, 500
+	client, peer := freeAddr(f.t), freeAddr(f.t)
+	cfg.ListenClientUrls = []url.URL{{Scheme: "https", Host: client}}
+	cfg.AdvertiseClientUrls = []url.URL{{Scheme: "https", Host: net.JoinHostPort(shaolinIP, "2379")}}
+	// A single member never dials its own peer URL, so plain http on
+	// loopback is enough to listen; it advertises the lab's.
+	cfg.ListenPeerUrls = []url.URL{{Scheme: "http", Host: peer}}
+	cfg.AdvertisePeerUrls = []url.URL{{Scheme: "https", Host: net.JoinHostPort(shaolinIP, "2380")}}
+	cfg.InitialCluster = "shaolin=https://" + net.JoinHostPort(shaolinIP, "2380")
+	cfg.InitialClusterToken = "haadm-phases-test"
+	cfg.ClientTLSInfo = transport.TLSInfo{
+		CertFile: write("etcd/server.crt"), KeyFile: write("etcd/server.key"),
+		TrustedCAFile: write("etcd/ca.crt"), ClientCertAuth: true,
+	}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		f.t.Fatalf("starting etcd: %v", err)
+	}
+	f.t.Cleanup(func() {
+		e.Close()
+		if b, err := os.ReadFile(cfg.LogOutputs[0]); f.t.Failed() && err == nil && len(b) > 0 {
+			f.t.Logf("etcd log:\n%s", b)
+		}
+	})
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		f.t.Fatalf("etcd failed: %v", err)
+	case <-time.After(20 * time.Second):
+		f.t.Fatal("etcd not ready after 20s")
+	}
+	f.net.route(net.JoinHostPort(shaolinIP, "2379"), client)
+	return e
+}
+
+// freeAddr picks a loopback port that is free now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -29,7 +29,7 @@ func Collect(ctx context.Context, in Inputs) *Report {
 	connected := connectedNames(&in)
 
 	api := apiF()
-	topo := newTopology(api, nil, connected, in.FirstMaster)
+	early := newTopology(api, nil, connected, in.FirstMaster)
 	probes := map[string]func() APIServer{}
 	probeMasters := func(t *topology) {
 		for _, m := range t.masters {
@@ -38,13 +38,13 @@ func Collect(ctx context.Context, in Inputs) *Report {
 			}
 		}
 	}
-	probeMasters(topo)
-	lbsF := async(func() []LoadBalancer { return collectLBs(ctx, &in, topo, files) })
+	probeMasters(early)
+	lbsF := async(func() []LoadBalancer { return collectLBs(ctx, &in, early, files) })
 
 	etcd := etcdF()
 	// etcd may know masters the API does not (a half-promoted node, or no
 	// API at all): probe those too, later.
-	topo = newTopology(api, &etcd, connected, in.FirstMaster)
+	topo := newTopology(api, &etcd, connected, in.FirstMaster)
 	probeMasters(topo)
 
 	r := &Report{
@@ -78,8 +78,9 @@ func Collect(ctx context.Context, in Inputs) *Report {
 	r.Kubeconfigs = kubeconfigRows(topo, done)
 	r.LoadBalancers = lbsF()
 	markLBTargets(r)
-	r.Verdict, r.Reasons = Judge(r)
+	// Judge reads the start time: certificates expire relative to it.
 	r.Timing = Timing{Started: rfc3339(started), WallMs: time.Since(t0).Milliseconds()}
+	r.Verdict, r.Reasons = Judge(r)
 	return r
 }
 

@@ -265,8 +265,13 @@ func TestCollectHA(t *testing.T) {
 	}
 	checkGolden(t, "collect-ha.table", render(t, r))
 
-	// Every node was read in one SSH session.
+	// Every node was read in one SSH session, and nothing was written.
 	for name, h := range e.hosts {
+		for _, c := range h.Calls() {
+			if c.Kind != node.CallOutput && c.Kind != node.CallDial {
+				t.Errorf("%s: %s call %+v", name, c.Kind, c)
+			}
+		}
 		if n := len(h.Commands()); n != 1 {
 			t.Errorf("%s: %d commands: %q", name, n, h.Commands())
 		}
@@ -293,6 +298,7 @@ func TestCollectDeadNode(t *testing.T) {
 	start := time.Now()
 	r := Collect(t.Context(), in)
 	took := time.Since(start)
+	t.Logf("took %v; reasons:\n  %s", took, strings.Join(r.Reasons, "\n  "))
 	if took > 3*in.ProbeTimeout {
 		t.Errorf("Collect took %v with one dead node, want about one probe timeout (%v)", took, in.ProbeTimeout)
 	}
@@ -401,5 +407,22 @@ func TestCollectUnlabelledMaster(t *testing.T) {
 	}
 	if !slices.Equal(r.Reasons, want) {
 		t.Errorf("reasons:\n  %s\nwant\n  %s", strings.Join(r.Reasons, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestCollectExpiredCerts: certificates are judged against the clock of
+// the collection.
+func TestCollectExpiredCerts(t *testing.T) {
+	e := haEnv(t)
+	in := e.inputs(t)
+	in.Now = func() time.Time { return certNotAfter.Add(time.Hour) }
+	r := Collect(t.Context(), in)
+	want := []string{
+		"apiserver certificate on emei: expired 2027-11-22T02:38:14Z",
+		"apiserver certificate on shaolin: expired 2027-11-22T02:38:14Z",
+		"apiserver certificate on wudang: expired 2027-11-22T02:38:14Z",
+	}
+	if r.Verdict != VerdictDegraded || !slices.Equal(r.Reasons, want) {
+		t.Errorf("verdict %s:\n  %s", r.Verdict, strings.Join(r.Reasons, "\n  "))
 	}
 }

@@ -99,6 +99,7 @@ func fixtureHost(t *testing.T, fn *fakeNet, name string) *node.Fake {
 		t.Fatal(err)
 	}
 	h.SetDial(fn.dial)
+	answerBatch(h)
 	return h
 }
 

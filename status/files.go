@@ -3,6 +3,7 @@ package status
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"slices"
 	"strconv"
@@ -29,22 +30,34 @@ type hostFiles map[string]fileRead
 func readHostFiles(ctx context.Context, in *Inputs, h node.Host) hostFiles {
 	paths := statusFiles()
 	ctx1, cancel := context.WithTimeout(ctx, in.timeout())
-	out, err := h.Output(ctx1, batchScript(paths))
+	out, err := within(ctx1, func() (string, error) { return h.Output(ctx1, batchScript(paths)) })
+	timedOut := ctx1.Err() != nil
 	cancel()
 	files := hostFiles{}
-	if err == nil {
+	switch {
+	case err == nil:
 		files = parseBatch(out, paths)
+	case timedOut:
+		// A node that cannot run a shell in time will not cat files in
+		// time either: report it once rather than wait again per file.
+		for _, p := range paths {
+			files[p] = fileRead{err: fmt.Errorf("read %s: no answer within %v", p, in.timeout())}
+		}
+		return files
+	}
+	var missing []string
+	for _, p := range paths {
+		if _, ok := files[p]; !ok {
+			missing = append(missing, p)
+		}
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, p := range paths {
-		if _, ok := files[p]; ok {
-			continue
-		}
+	for _, p := range missing {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, in.timeout())
 			defer cancel()
-			data, err := h.ReadFile(ctx, p)
+			data, err := within(ctx, func() ([]byte, error) { return h.ReadFile(ctx, p) })
 			mu.Lock()
 			defer mu.Unlock()
 			files[p] = fileRead{data: data, err: err}
@@ -105,4 +118,25 @@ func parseBatch(out string, paths []string) hostFiles {
 
 func notExist(path string) error {
 	return &fs.PathError{Op: "read", Path: path, Err: fs.ErrNotExist}
+}
+
+// within returns f's result, or ctx's error as soon as ctx ends even if f
+// does not heed it (a stuck SSH channel); a late result is dropped.
+func within[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }

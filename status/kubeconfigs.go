@@ -66,9 +66,12 @@ func kubeconfigRows(t *topology, files map[string]hostFiles) []Kubeconfig {
 	sort.Strings(names)
 	rows := []Kubeconfig{}
 	for _, n := range names {
-		list := []string{kubeletConf}
-		if t.isMaster(n) {
+		var list []string
+		switch {
+		case t.isMaster(n):
 			list = masterKubeconfigs()
+		case t.isWorker(n):
+			list = []string{kubeletConf}
 		}
 		for _, f := range list {
 			r := files[n][kubernetesDir+f]

@@ -58,7 +58,9 @@ func (in *Inputs) probe(ctx context.Context, via, hostport string, withVersion b
 	res.cert = cert
 	switch {
 	case err != nil:
-		res.err = err
+		// node's dial errors start with "node VIA:", which the report
+		// shows in its own column.
+		res.err = errors.New(strings.TrimPrefix(err.Error(), "node "+via+": "))
 		return res
 	case code == http.StatusOK:
 		res.ready = true

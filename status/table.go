@@ -54,7 +54,7 @@ func etcdTable(b *bytes.Buffer, e Etcd) {
 		fmt.Fprintf(b, "\nETCD\nerror: %s\n", oneLine(e.Error))
 		return
 	}
-	section(b, "ETCD", []string{"NAME", "ID", "ROLE", "STATUS", "LEADER", "RAFT TERM", "RAFT INDEX", "DB SIZE", "VERSION", "CLIENT URL", "ERROR"},
+	section(b, "ETCD", []string{"NAME", "ID", "ROLE", "STATUS", "LEADER", "RAFT TERM", "RAFT INDEX", "DB SIZE", "VERSION", "PEER URL", "CLIENT URL", "ERROR"},
 		func(row func(...string)) {
 			for _, m := range e.Members {
 				role, state := "voter", "healthy"
@@ -68,7 +68,7 @@ func etcdTable(b *bytes.Buffer, e Etcd) {
 					state = "unhealthy"
 				}
 				row(m.Name, m.ID, role, state, yesNo(m.Leader), num(m.RaftTerm), num(m.RaftIndex),
-					size(m.DBSize), m.Version, strings.Join(m.ClientURLs, ","), m.Error)
+					size(m.DBSize), m.Version, strings.Join(m.PeerURLs, ","), strings.Join(m.ClientURLs, ","), m.Error)
 			}
 		})
 }

@@ -84,8 +84,11 @@ func newTopology(d *apiData, etcd *Etcd, connected []string, firstMaster string)
 			t.workers = append(t.workers, name)
 		}
 	}
+	// A connected machine that is no Node (a dedicated load balancer) has
+	// no kubelet to check; without the API there is no telling, so every
+	// connected node counts.
 	for _, name := range connected {
-		if !isMaster[name] && !known[name] {
+		if !isMaster[name] && !known[name] && d.nodesErr != nil {
 			t.workers = append(t.workers, name)
 		}
 	}
@@ -146,6 +149,8 @@ func (t *topology) own(node string) string {
 }
 
 func (t *topology) isMaster(node string) bool { return slices.Contains(t.masters, node) }
+
+func (t *topology) isWorker(node string) bool { return slices.Contains(t.workers, node) }
 
 // target says what a server URL points at, for a client on node self.
 func (t *topology) target(server, self string) string {

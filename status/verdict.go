@@ -52,7 +52,10 @@ func Judge(r *Report) (Verdict, []string) {
 	if r.API.KubeadmConfigError == "" && r.Endpoint == "" {
 		add("no controlPlaneEndpoint in kubeadm-config: clients can only use the first master")
 	}
-	if n := len(masters); n < MinMasters {
+	switch n := len(masters); {
+	case n == 0:
+		add("no control-plane node found, HA needs at least %d", MinMasters)
+	case n < MinMasters:
 		add("%d control-plane node(s) (%s), HA needs at least %d", n, strings.Join(masters, ", "), MinMasters)
 	}
 
@@ -186,8 +189,8 @@ func nodeReasons(r *Report, masters []string) []string {
 
 func lbReasons(r *Report) []string {
 	var why []string
-	if host, port, ok := endpointApiserver(r); ok {
-		why = append(why, fmt.Sprintf("controlPlaneEndpoint %s is the apiserver of %s itself (port %s), not a load balancer", r.Endpoint, host, port))
+	if node, ok := endpointApiserver(r); ok {
+		why = append(why, fmt.Sprintf("controlPlaneEndpoint %s is the apiserver of %s, not a load balancer: every client still depends on that one master", r.Endpoint, node))
 	}
 	for _, lb := range r.LoadBalancers {
 		name := "load balancer on " + lb.Node
@@ -220,18 +223,17 @@ func lbReasons(r *Report) []string {
 }
 
 // endpointApiserver tells whether the endpoint is some master's apiserver
-// address: every client would then still depend on that one master.
-func endpointApiserver(r *Report) (node, port string, ok bool) {
+// address rather than a load balancer in front of all of them.
+func endpointApiserver(r *Report) (node string, ok bool) {
 	if r.Endpoint == "" {
-		return "", "", false
+		return "", false
 	}
 	for _, a := range r.APIServers {
 		if a.Address != "" && sameServer(a.Address, "https://"+withDefaultPort(r.Endpoint, apiserverPort)) {
-			_, port, _ := net.SplitHostPort(strings.TrimPrefix(a.Address, "https://"))
-			return a.Node, port, true
+			return a.Node, true
 		}
 	}
-	return "", "", false
+	return "", false
 }
 
 // hasBackend tells whether a load balancer forwards to an apiserver: by

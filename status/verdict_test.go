@@ -196,7 +196,7 @@ func TestJudgeDegraded(t *testing.T) {
 			for i := range r.ConfigMaps {
 				r.ConfigMaps[i].Server, r.ConfigMaps[i].Want = r.Server, r.Server
 			}
-		}, []string{"controlPlaneEndpoint 10.250.0.11:6443 is the apiserver of shaolin itself (port 6443), not a load balancer"}},
+		}, []string{"controlPlaneEndpoint 10.250.0.11:6443 is the apiserver of shaolin, not a load balancer: every client still depends on that one master"}},
 		{"no endpoint but three masters", func(r *Report) {
 			r.Endpoint = ""
 		}, []string{"no controlPlaneEndpoint in kubeadm-config: clients can only use the first master"}},

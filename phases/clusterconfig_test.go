@@ -1,0 +1,289 @@
+package phases
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/haadm/haadm/kubeadmcfg"
+)
+
+func getCM(t *testing.T, f *fixture, ns, name string) *corev1.ConfigMap {
+	t.Helper()
+	cm, err := f.kube.CoreV1().ConfigMaps(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cm
+}
+
+func decodeYAML(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestClusterConfig points kubeadm-config, cluster-info, kube-proxy and
+// shaolin's admin.conf at the load balancer and rolls kube-proxy, changing
+// nothing else; afterwards Check is done and Apply changes nothing.
+func TestClusterConfig(t *testing.T) {
+	outsider := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "cilium-config", Namespace: "kube-system"},
+		Data: map[string]string{"values.yaml": "k8sServiceHost: 10.250.0.11\nk8sServicePort: 6443\n",
+			"kubeconfig": "clusters:\n- cluster:\n    server: https://10.250.0.11:6443\n", "cluster-pool-ipv4-cidr": "10.0.0.0/8"},
+	}
+	f := newFixture(t, setup{Objects: []runtime.Object{outsider}})
+	f.runBootstrapSigner()
+	ctx := testCtx(t, 30*time.Second)
+	const endpoint = "https://10.250.0.12:8443"
+
+	kcBefore := getCM(t, f, "kube-system", "kubeadm-config")
+	ciBefore := getCM(t, f, "kube-public", "cluster-info")
+	kpBefore := getCM(t, f, "kube-system", "kube-proxy")
+	adminBefore, _ := f.file("shaolin", "/etc/kubernetes/admin.conf")
+
+	done, why, err := ClusterConfig{}.Check(ctx, f.c)
+	if err != nil || done {
+		t.Fatalf("Check before = %v, %q, %v", done, why, err)
+	}
+	wantWhy := "kube-system/kubeadm-config: controlPlaneEndpoint 10.250.0.12:8443, kube-public/cluster-info: server " + endpoint +
+		", kube-system/kube-proxy: server " + endpoint + ", kube-system/kube-proxy DaemonSet: roll pods, shaolin:/etc/kubernetes/admin.conf: server " + endpoint
+	if why != wantWhy {
+		t.Errorf("why =\n %q\nwant\n %q", why, wantWhy)
+	}
+	if m := f.mutations(); len(m) != 0 {
+		t.Fatalf("Check changed the API: %v", m)
+	}
+
+	if err := (ClusterConfig{}).Apply(ctx, f.c); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("kubeadm-config", func(t *testing.T) {
+		after := getCM(t, f, "kube-system", "kubeadm-config")
+		cfg, err := kubeadmcfg.Parse([]byte(after.Data[kubeadmcfg.ConfigMapKey]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		facts := cfg.Facts()
+		if facts.ControlPlaneEndpoint != "10.250.0.12:8443" || !slices.Equal(facts.CertSANs, []string{"emei", emeiIP}) {
+			t.Errorf("controlPlaneEndpoint %q, certSANs %q", facts.ControlPlaneEndpoint, facts.CertSANs)
+		}
+		// Every other field is as kubeadm stored it.
+		old := decodeYAML(t, kcBefore.Data[kubeadmcfg.ConfigMapKey])
+		now := decodeYAML(t, after.Data[kubeadmcfg.ConfigMapKey])
+		delete(now, "controlPlaneEndpoint")
+		if api, ok := now["apiServer"].(map[string]any); ok {
+			delete(api, "certSANs")
+		}
+		if !reflect.DeepEqual(old, now) {
+			t.Errorf("other fields changed:\nbefore %v\nafter  %v", old, now)
+		}
+		for k, v := range kcBefore.Data {
+			if k != kubeadmcfg.ConfigMapKey && after.Data[k] != v {
+				t.Errorf("key %s changed", k)
+			}
+		}
+		if !reflect.DeepEqual(after.Labels, kcBefore.Labels) || !reflect.DeepEqual(after.Annotations, kcBefore.Annotations) {
+			t.Error("metadata changed")
+		}
+	})
+
+	for _, tt := range []struct {
+		ns, name, key string
+		before        *corev1.ConfigMap
+	}{
+		{"kube-public", "cluster-info", "kubeconfig", ciBefore},
+		{"kube-system", "kube-proxy", "kubeconfig.conf", kpBefore},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			after := getCM(t, f, tt.ns, tt.name)
+			checkOnlyServerChanged(t, []byte(tt.before.Data[tt.key]), []byte(after.Data[tt.key]), endpoint)
+			for k, v := range tt.before.Data {
+				if k != tt.key && !strings.HasPrefix(k, "jws-kubeconfig-") && after.Data[k] != v {
+					t.Errorf("key %s changed", k)
+				}
+			}
+		})
+	}
+	t.Run("cluster-info re-signed", func(t *testing.T) {
+		ok, why, err := clusterInfoSigned(t.Context(), f.c)
+		if err != nil || !ok {
+			t.Errorf("clusterInfoSigned = %v, %q, %v", ok, why, err)
+		}
+	})
+	t.Run("kube-proxy DaemonSet", func(t *testing.T) {
+		ds, err := f.kube.AppsV1().DaemonSets("kube-system").Get(t.Context(), "kube-proxy", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ds.Spec.Template.Annotations[rolloutAnnotation]; got != "10.250.0.12:8443" {
+			t.Errorf("template annotation %s = %q", rolloutAnnotation, got)
+		}
+		want := kubeProxyDaemonSet(3)
+		ds.Spec.Template.Annotations = nil
+		if !reflect.DeepEqual(ds.Spec, want.Spec) {
+			t.Error("the DaemonSet spec changed beyond the annotation")
+		}
+	})
+	t.Run("admin.conf", func(t *testing.T) {
+		b, mode := f.file("shaolin", "/etc/kubernetes/admin.conf")
+		if mode != 0o600 {
+			t.Errorf("mode %04o", mode)
+		}
+		checkOnlyServerChanged(t, adminBefore, b, endpoint)
+	})
+	mustContain(t, f.console.String(), "[cluster-config] kube-system/kubeadm-config: controlPlaneEndpoint 10.250.0.12:8443",
+		"[cluster-config] cluster-info re-signed by the bootstrap signer", "[cluster-config] kube-proxy pods rolled",
+		// haadm does not edit a CNI's config, but says it still names shaolin.
+		"NOTE: kube-system/cilium-config key kubeconfig still names 10.250.0.11",
+		"NOTE: kube-system/cilium-config key values.yaml still names 10.250.0.11")
+	if strings.Contains(f.console.String(), "key cluster-pool-ipv4-cidr") || strings.Contains(f.console.String(), "NOTE: kube-system/kube-proxy") ||
+		strings.Contains(f.console.String(), "NOTE: kube-public") {
+		t.Error("a ConfigMap haadm manages is reported as an outsider")
+	}
+
+	done, why, err = ClusterConfig{}.Check(ctx, f.c)
+	if err != nil || !done {
+		t.Fatalf("Check after = %v, %q, %v", done, why, err)
+	}
+	before := len(f.mutations())
+	writes := f.writes()
+	if err := (ClusterConfig{}).Apply(ctx, f.c); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.mutations(); len(m) != before {
+		t.Errorf("second Apply changed the API: %v", m[before:])
+	}
+	if !equalWrites(writes, f.writes()) {
+		t.Error("second Apply wrote a file")
+	}
+}
+
+// checkOnlyServerChanged: the kubeconfig after equals the one before but for
+// every cluster's server.
+func checkOnlyServerChanged(t *testing.T, before, after []byte, server string) {
+	t.Helper()
+	want, err := clientcmd.Load(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := clientcmd.Load(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range want.Clusters {
+		c.Server = server
+		if got.Clusters[name] == nil || got.Clusters[name].Server != server {
+			t.Errorf("cluster %q: server is not %s", name, server)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("kubeconfig changed beyond the server:\n%s", after)
+	}
+}
+
+// TestClusterConfigDryRun plans every change and makes none.
+func TestClusterConfigDryRun(t *testing.T) {
+	f := newFixture(t, setup{DryRun: true})
+	if err := (ClusterConfig{}).Apply(testCtx(t, 10*time.Second), f.c); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.mutations(); len(m) != 0 {
+		t.Errorf("dry run changed the API: %v", m)
+	}
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("dry run wrote %v", w)
+	}
+	var what []string
+	for _, it := range f.c.Plan.Items {
+		what = append(what, it.What)
+		if it.Phase != "cluster-config" {
+			t.Errorf("plan item of phase %q", it.Phase)
+		}
+	}
+	want := []string{
+		"kube-system/kubeadm-config: controlPlaneEndpoint 10.250.0.12:8443",
+		"kube-public/cluster-info: server https://10.250.0.12:8443",
+		"kube-system/kube-proxy: server https://10.250.0.12:8443",
+		"kube-system/kube-proxy DaemonSet: roll pods",
+		"shaolin:/etc/kubernetes/admin.conf: server https://10.250.0.12:8443",
+	}
+	if !slices.Equal(what, want) {
+		t.Errorf("plan:\n got %q\nwant %q", what, want)
+	}
+	// The kubeadm-config item carries a diff an operator can review.
+	mustContain(t, f.c.Plan.Items[0].Diff, "+controlPlaneEndpoint: 10.250.0.12:8443", "+  - emei", "+  - 10.250.0.12")
+	if done, _, _ := (ClusterConfig{}).Check(t.Context(), f.c); done {
+		t.Error("Check after a dry run says done")
+	}
+}
+
+// TestClusterInfoSigned: the wait for the bootstrap signer ends only when
+// every signing token's signature matches the current kubeconfig.
+func TestClusterInfoSigned(t *testing.T) {
+	f := newFixture(t, setup{})
+	ok, why, err := clusterInfoSigned(t.Context(), f.c)
+	if err != nil || !ok {
+		t.Fatalf("signed as captured: %v, %q, %v", ok, why, err)
+	}
+	// No signer running: the update leaves the old signature.
+	cm := getCM(t, f, "kube-public", "cluster-info")
+	cm.Data["kubeconfig"] = strings.Replace(cm.Data["kubeconfig"], "https://10.250.0.11:6443", "https://10.250.0.12:8443", 1)
+	if _, err := f.kube.CoreV1().ConfigMaps("kube-public").Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ok, why, err = clusterInfoSigned(t.Context(), f.c)
+	if err != nil || ok || why != "signature for token "+tokenID+" not updated yet" {
+		t.Errorf("after an unsigned change: %v, %q, %v", ok, why, err)
+	}
+	// A token that does not sign is not waited for.
+	sec, _ := f.kube.CoreV1().Secrets("kube-system").Get(t.Context(), "bootstrap-token-"+tokenID, metav1.GetOptions{})
+	sec.Data["usage-bootstrap-signing"] = []byte("false")
+	if _, err := f.kube.CoreV1().Secrets("kube-system").Update(t.Context(), sec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, why, err := clusterInfoSigned(t.Context(), f.c); !ok {
+		t.Errorf("with no signing token: %v, %q, %v", ok, why, err)
+	}
+}
+
+func TestKubeProxyRolled(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		gen    int64
+		status appsv1.DaemonSetStatus
+		ok     bool
+		why    string
+	}{
+		{"rolled", 2, appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, UpdatedNumberScheduled: 3, NumberAvailable: 3}, true, ""},
+		{"controller has not seen the change", 2, appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: 3, UpdatedNumberScheduled: 3, NumberAvailable: 3}, false, "3 of 3 updated, 3 available"},
+		{"rolling", 2, appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, UpdatedNumberScheduled: 1, NumberAvailable: 2}, false, "1 of 3 updated, 2 available"},
+		{"updated but not available", 2, appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, UpdatedNumberScheduled: 3, NumberAvailable: 2}, false, "3 of 3 updated, 2 available"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := kubeProxyDaemonSet(3)
+			ds.Generation, ds.Status = tt.gen, tt.status
+			f := newFixture(t, setup{})
+			if _, err := f.kube.AppsV1().DaemonSets("kube-system").Update(t.Context(), ds, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			ok, why, err := kubeProxyRolled(t.Context(), f.c)
+			if err != nil || ok != tt.ok || why != tt.why {
+				t.Errorf("= %v, %q, %v; want %v, %q", ok, why, err, tt.ok, tt.why)
+			}
+		})
+	}
+}

@@ -1,0 +1,240 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/haadm/haadm/etcdm"
+	"github.com/haadm/haadm/node"
+)
+
+// ss output for a port held by prog, as `ss -Htlnp` prints it.
+func ssListening(port int, prog string) string {
+	return fmt.Sprintf("LISTEN 0      4096               *:%d              *:*    users:((\"%s\",pid=4242,fd=3))\n", port, prog)
+}
+
+// TestPreflight: each case is the healthy lab with one thing wrong (or
+// none). Preflight must name the problem, say that nothing was changed, and
+// indeed change nothing.
+func TestPreflight(t *testing.T) {
+	tests := []struct {
+		name string
+		s    setup
+		// etcd starts shaolin's etcd; the etcd, port and nginx checks only
+		// run when the cheaper ones found nothing.
+		etcd bool
+		// mutate breaks the lab; it may return more strings the error
+		// must mention (known only once it ran).
+		mutate  func(t *testing.T, f *fixture) []string
+		wantErr []string // nil: preflight passes
+	}{
+		{name: "healthy lab", etcd: true},
+		{
+			name: "new node runs another kubelet version",
+			s: setup{EditNodes: func(n map[string]*corev1.Node) {
+				n["emei"].Status.NodeInfo.KubeletVersion = "v1.35.2"
+			}},
+			wantErr: []string{"preflight found 1 problem(s); nothing was changed",
+				"node emei runs kubelet v1.35.2 but shaolin runs v1.36.3", "kubeadm upgrade node"},
+		},
+		{
+			name: "a port is busy",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["emei"].Respond("ss -Htlnp 'sport = :6443'", ssListening(6443, "python3"), nil)
+				return nil
+			},
+			wantErr: []string{"nothing was changed", "node emei: port 6443 is in use by another program", `"python3"`},
+		},
+		{
+			name: "the load balancer port is busy",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["emei"].Respond("ss -Htlnp 'sport = :8443'", ssListening(8443, "haproxy"), nil)
+				return nil
+			},
+			wantErr: []string{"node emei: port 8443 is in use by another program", "haproxy"},
+		},
+		{
+			// A re-run: the ports are held by the components haadm started.
+			name: "ports held by the node's own control plane",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				for _, p := range controlPlanePorts() {
+					f.fakes["wudang"].Respond(fmt.Sprintf("ss -Htlnp 'sport = :%d'", p.port), ssListening(p.port, p.owner), nil)
+				}
+				f.fakes["emei"].Respond("ss -Htlnp 'sport = :8443'", ssListening(8443, "nginx"), nil)
+				return nil
+			},
+		},
+		{
+			name: "new node not Ready",
+			s: setup{EditNodes: func(n map[string]*corev1.Node) {
+				for i, c := range n["wudang"].Status.Conditions {
+					if c.Type == corev1.NodeReady {
+						n["wudang"].Status.Conditions[i].Status = corev1.ConditionFalse
+					}
+				}
+			}},
+			wantErr: []string{"node wudang is not Ready"},
+		},
+		{
+			name: "ssh reaches another machine",
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["wudang"].Respond("ip -o addr show", "2: eth0    inet 10.250.0.99/24 brd 10.250.0.255 scope global eth0\n", nil)
+				return nil
+			},
+			wantErr: []string{"node wudang: ssh reaches a machine without the node's address 10.250.0.13"},
+		},
+		{
+			name: "several problems are all reported",
+			s: setup{EditNodes: func(n map[string]*corev1.Node) {
+				n["wudang"].Status.NodeInfo.KubeletVersion = "v1.36.2"
+			}},
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["shaolin"].RemoveFile(pkiDir + "/etcd/ca.key")
+				return nil
+			},
+			wantErr: []string{"preflight found 2 problem(s)", "node wudang runs kubelet v1.36.2",
+				"node shaolin: /etc/kubernetes/pki/etcd/ca.key is missing"},
+		},
+		{
+			name:    "unsupported Kubernetes version",
+			mutate:  func(t *testing.T, f *fixture) []string { f.c.Facts.KubernetesVersion = "v1.30.14"; return nil },
+			wantErr: []string{"cluster runs Kubernetes v1.30.14; haadm supports v1.31 to v1.36"},
+		},
+		{
+			name:    "external etcd",
+			mutate:  func(t *testing.T, f *fixture) []string { f.c.Facts.ExternalEtcd = true; return nil },
+			wantErr: []string{"uses an external etcd"},
+		},
+		{
+			name:    "nothing to promote",
+			s:       setup{Opts: Options{Nodes: []string{}, LBNode: "emei"}},
+			wantErr: []string{"--nodes names no node to promote"},
+		},
+		{
+			name: "nginx not installed",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["emei"].Fail("nginx -V", 127, "sh: 1: nginx: not found")
+				return nil
+			},
+			wantErr: []string{"node emei: nginx is not installed", "libnginx-mod-stream"},
+		},
+		{
+			name: "nginx without stream module",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["emei"].Respond("nginx -V", "nginx version: nginx/1.22.1\nconfigure arguments: --with-http_ssl_module\n", nil)
+				return nil
+			},
+			wantErr: []string{"node emei: nginx has no stream module"},
+		},
+		{
+			name: "--lb-mode none: no nginx needed",
+			s:    setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "none", Endpoint: "k8s-api.lab:6443"}},
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["emei"].Fail("nginx -V", 127, "sh: 1: nginx: not found")
+				return nil
+			},
+		},
+		{
+			name: "leftover etcd data on a new node",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["wudang"].Respond("ls -A /var/lib/etcd", "member\n", nil)
+				return nil
+			},
+			wantErr: []string{"node wudang: /var/lib/etcd is not empty but etcd has no member for wudang"},
+		},
+		{
+			name: "etcd data of the node's own unstarted learner",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				addLearner(t, f, "emei", "https://10.250.0.12:2380")
+				f.fakes["emei"].Respond("ls -A /var/lib/etcd", "member\n", nil)
+				return nil
+			},
+		},
+		{
+			name: "stale etcd member",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				m := addLearner(t, f, "kunlun", "https://10.250.0.99:2380")
+				return []string{fmt.Sprintf("etcd member %s", m.HexID()), "`etcdctl member remove " + m.HexID() + "` on shaolin"}
+			},
+			wantErr: []string{"is stale", `peer https://10.250.0.99:2380`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.s)
+			f.scriptPreflight()
+			if tt.etcd {
+				f.startEtcd()
+			}
+			var more []string
+			if tt.mutate != nil {
+				more = tt.mutate(t, f)
+			}
+			// Only what happens from here counts as preflight's doing.
+			before := map[string]int{}
+			for n, h := range f.fakes {
+				before[n] = len(h.Calls())
+			}
+			err := Preflight{}.Apply(t.Context(), f.c)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("preflight: %v", err)
+				}
+				mustContain(t, f.console.String(), "[preflight] first master shaolin, promoting emei,wudang, endpoint "+f.c.Opts.Endpoint)
+			} else {
+				if err == nil {
+					t.Fatal("preflight passed")
+				}
+				want := append(append([]string{"nothing was changed"}, tt.wantErr...), more...)
+				mustContain(t, err.Error(), want...)
+			}
+			for n, h := range f.fakes {
+				for _, c := range h.Calls()[before[n]:] {
+					if c.Kind == node.CallRun || c.Kind == node.CallWrite {
+						t.Errorf("preflight changed %s: %+v", n, c)
+					}
+				}
+			}
+			if m := f.mutations(); len(m) != 0 {
+				t.Errorf("preflight changed the API: %v", m)
+			}
+		})
+	}
+}
+
+// addLearner adds an etcd learner that never starts, as a join that stopped
+// half way leaves it.
+func addLearner(t *testing.T, f *fixture, name, peerURL string) etcdm.Member {
+	t.Helper()
+	cli, err := f.c.EtcdClient(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20e9)
+	defer cancel()
+	m, _, err := etcdm.EnsureLearner(ctx, cli, name, peerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestPreflightAlwaysRuns: its Check never reports done, so Run never skips it.
+func TestPreflightAlwaysRuns(t *testing.T) {
+	done, why, err := Preflight{}.Check(t.Context(), nil)
+	if done || why == "" || err != nil {
+		t.Errorf("Check = %v, %q, %v", done, why, err)
+	}
+}
