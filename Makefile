@@ -32,11 +32,10 @@ demo: lab
 	$(HAADM_LAB) status
 
 # End to end: lab up, assertions, promote, failover; the lab is torn down after.
-# The lab is rebuilt first: the test starts from a fresh single-master cluster.
+# End to end, once per load-balancer layout (external nginx, node-local),
+# each on a fresh single-master lab; the lab is removed at the end.
 e2e: build
-	bash lab/lab.sh down
-	bash lab/lab.sh up
-	$(GO) test -count=1 -tags e2e -timeout 60m -v ./e2e/... ; rc=$$?; bash lab/lab.sh down; exit $$rc
+	bash lab/e2e.sh
 
 check: test e2e
 

@@ -35,13 +35,36 @@ import (
 )
 
 const (
-	first    = "shaolin"
-	lbNode   = "emei"
-	lbPort   = "8443"
-	endpoint = "10.250.0.12:8443"
+	first  = "shaolin"
+	lbNode = "emei"
 )
 
-var newMasters = []string{"emei", "wudang"}
+// mode is the load-balancer layout under test, chosen by E2E_LB_MODE:
+// "external" (nginx on emei, the default) or "node-local" (nginx on
+// 127.0.0.1 of every node).
+type mode struct {
+	name     string
+	args     []string // promote flags
+	endpoint string   // the controlPlaneEndpoint haadm must set
+	sanIPs   []string // extra IP SANs every apiserver cert must carry
+	sanDNS   []string
+}
+
+func lbMode(t *testing.T) mode {
+	switch m := os.Getenv("E2E_LB_MODE"); m {
+	case "", "external":
+		return mode{name: "external", args: []string{"--lb-node", lbNode}, endpoint: "10.250.0.12:8443", sanIPs: []string{"10.250.0.12"}, sanDNS: []string{"emei"}}
+	case "node-local":
+		return mode{name: "node-local", args: []string{"--lb-mode", "node-local"}, endpoint: "localhost:6444", sanIPs: []string{"127.0.0.1"}, sanDNS: []string{"localhost"}}
+	default:
+		t.Fatalf("E2E_LB_MODE=%q: want external or node-local", m)
+		return mode{}
+	}
+}
+
+func (m mode) promote(extra ...string) []string {
+	return append(append([]string{"promote", "--nodes", "emei,wudang"}, m.args...), extra...)
+}
 
 type lab struct {
 	root, haadm, kubeconfig, sshConfig string
@@ -181,11 +204,14 @@ func server(t *testing.T, kubeconfig string) string {
 
 func TestE2E(t *testing.T) {
 	l := setup(t)
+	m := lbMode(t)
+	endpoint := m.endpoint
 	ctx := context.Background()
+	l.metrics["lb_mode"] = m.name
 	defer func() {
 		b, _ := json.MarshalIndent(l.metrics, "", "  ")
 		t.Logf("metrics: %s", b)
-		_ = os.WriteFile(filepath.Join(l.root, ".lab/e2e-metrics.json"), b, 0o644)
+		_ = os.WriteFile(filepath.Join(l.root, ".lab/e2e-metrics-"+m.name+".json"), b, 0o644)
 	}()
 
 	t.Run("lab is a healthy single-master kubeadm cluster", func(t *testing.T) {
@@ -245,7 +271,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("bad input is refused before any change", func(t *testing.T) {
-		r := l.run(t, "promote", "--nodes", "emei,kunlun", "--lb-node", lbNode)
+		r := l.run(t, append([]string{"promote", "--nodes", "emei,kunlun"}, m.args...)...)
 		if r.code == 0 || !strings.Contains(r.stderr, `"kunlun" is not a node`) {
 			t.Errorf("unknown node: exit %d\n%s", r.code, r.stderr)
 		}
@@ -256,7 +282,7 @@ func TestE2E(t *testing.T) {
 
 	t.Run("dry run changes nothing", func(t *testing.T) {
 		before := l.ssh(t, "emei", "ls -R /etc/kubernetes")
-		r := l.run(t, "promote", "--nodes", "emei,wudang", "--lb-node", lbNode, "--dry-run")
+		r := l.run(t, m.promote("--dry-run")...)
 		if r.code != 0 {
 			t.Fatalf("dry run: exit %d\n%s", r.code, r.stderr)
 		}
@@ -290,7 +316,7 @@ func TestE2E(t *testing.T) {
 				}
 			}
 		})
-		r := l.run(t, "promote", "--nodes", "emei,wudang", "--lb-node", lbNode)
+		r := l.run(t, m.promote()...)
 		close(stop)
 		wg.Wait()
 		l.metrics["promote_seconds"] = r.took.Seconds()
@@ -333,13 +359,15 @@ func TestE2E(t *testing.T) {
 			for _, a := range c.IPAddresses {
 				ips = append(ips, a.String())
 			}
-			for _, want := range []string{ip, "10.250.0.12", "10.96.0.1"} {
+			for _, want := range append([]string{ip, "10.96.0.1"}, m.sanIPs...) {
 				if !slices.Contains(ips, want) {
 					t.Errorf("%s apiserver.crt lacks IP SAN %s (has %v)", n, want, ips)
 				}
 			}
-			if !slices.Contains(c.DNSNames, n) || !slices.Contains(c.DNSNames, "kubernetes.default.svc.cluster.local") {
-				t.Errorf("%s apiserver.crt DNS SANs %v", n, c.DNSNames)
+			for _, want := range append([]string{n, "kubernetes.default.svc.cluster.local"}, m.sanDNS...) {
+				if !slices.Contains(c.DNSNames, want) {
+					t.Errorf("%s apiserver.crt lacks DNS SAN %s (has %v)", n, want, c.DNSNames)
+				}
 			}
 		}
 		if out := l.ssh(t, "wudang", "curl -s --max-time 5 --cacert /etc/kubernetes/pki/ca.crt https://"+endpoint+"/readyz"); strings.TrimSpace(out) != "ok" {
@@ -422,7 +450,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("second promote and dry run find nothing to do", func(t *testing.T) {
-		r := l.run(t, "promote", "--nodes", "emei,wudang", "--lb-node", lbNode)
+		r := l.run(t, m.promote()...)
 		if r.code != 0 {
 			t.Fatalf("second promote: exit %d\n%s", r.code, r.stderr)
 		}
@@ -432,7 +460,7 @@ func TestE2E(t *testing.T) {
 				t.Errorf("second promote changed something (%q):\n%s", bad, r.stderr)
 			}
 		}
-		d := l.run(t, "promote", "--nodes", "emei,wudang", "--lb-node", lbNode, "--dry-run")
+		d := l.run(t, m.promote("--dry-run")...)
 		if d.code != 0 || strings.TrimSpace(d.stdout) != "dry run: nothing to do" {
 			t.Errorf("dry run after promote: exit %d\n%s", d.code, d.stdout)
 		}
@@ -471,8 +499,8 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("the API survives the loss of shaolin", func(t *testing.T) {
-		viaLB := l.kube(t, "https://"+endpoint)
-		if _, err := viaLB.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
+		read, write := l.apiThroughLB(t, m)
+		if err := read(); err != nil {
 			t.Fatalf("API through the LB before the cut: %v", err)
 		}
 		cut := exec.Command("ip", "-n", "haadm-"+first, "link", "set", "eth0", "down")
@@ -484,16 +512,11 @@ func TestE2E(t *testing.T) {
 		var readOK, writeOK time.Duration
 		deadline := time.Now().Add(2 * time.Minute)
 		for i := 0; time.Now().Before(deadline) && (readOK == 0 || writeOK == 0); i++ {
-			if readOK == 0 {
-				if _, err := viaLB.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
-					readOK = time.Since(t0)
-				}
+			if readOK == 0 && read() == nil {
+				readOK = time.Since(t0)
 			}
-			if writeOK == 0 {
-				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("haadm-e2e-failover-%d", i), Namespace: "default"}}
-				if _, err := viaLB.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err == nil {
-					writeOK = time.Since(t0)
-				}
+			if writeOK == 0 && write(fmt.Sprintf("haadm-e2e-failover-%d", i)) == nil {
+				writeOK = time.Since(t0)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
@@ -505,13 +528,15 @@ func TestE2E(t *testing.T) {
 		}
 		// Writes must go on working, not just once.
 		for i := 0; i < 10; i++ {
-			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("haadm-e2e-after-%d", i), Namespace: "default"}}
-			if _, err := viaLB.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			if err := write(fmt.Sprintf("haadm-e2e-after-%d", i)); err != nil {
 				t.Errorf("write %d after failover: %v", i, err)
 			}
 		}
-		t0 = time.Now()
-		r := l.run(t, "status", "--kubeconfig", writeLBKubeconfig(t, l), "--probe-timeout", "2s")
+		server := "https://" + endpoint
+		if m.name == "node-local" {
+			server = "https://10.250.0.12:6443" // the endpoint is each node's own localhost
+		}
+		r := l.run(t, "status", "--kubeconfig", kubeconfigFor(t, l, server), "--probe-timeout", "2s")
 		l.metrics["status_node_cut_off_seconds"] = r.took.Seconds()
 		if r.code == 0 || !strings.Contains(r.stdout, first) {
 			t.Errorf("status with shaolin cut off: exit %d\n%s", r.code, r.stdout)
@@ -519,16 +544,43 @@ func TestE2E(t *testing.T) {
 	})
 }
 
-// writeLBKubeconfig is the operator's kubeconfig pointed at the endpoint.
-func writeLBKubeconfig(t *testing.T, l *lab) string {
+// apiThroughLB returns a read and a write of the API through the load
+// balancer: from this machine for an external LB, and from inside emei,
+// through its own nginx, with the node's admin.conf in node-local mode.
+func (l *lab) apiThroughLB(t *testing.T, m mode) (read func() error, write func(name string) error) {
+	ctx := context.Background()
+	if m.name == "node-local" {
+		kubectl := func(args string) error {
+			out, err := exec.Command("ssh", "-F", l.sshConfig, lbNode, "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout=5s "+args).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		}
+		return func() error { return kubectl("get nodes") },
+			func(name string) error { return kubectl("create configmap -n default " + name) }
+	}
+	viaLB := l.kube(t, "https://"+m.endpoint)
+	return func() error {
+			_, err := viaLB.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			return err
+		}, func(name string) error {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
+			_, err := viaLB.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+			return err
+		}
+}
+
+// kubeconfigFor is the operator's kubeconfig pointed at server.
+func kubeconfigFor(t *testing.T, l *lab, server string) string {
 	cfg, err := clientcmd.LoadFromFile(l.kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cfg.Clusters {
-		c.Server = "https://" + endpoint
+		c.Server = server
 	}
-	p := filepath.Join(t.TempDir(), "lb.kubeconfig")
+	p := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := clientcmd.WriteToFile(*cfg, p); err != nil {
 		t.Fatal(err)
 	}
