@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 func newStatusCommand(g *globalFlags) *cobra.Command {
 	var output string
 	var probeTimeout time.Duration
+	var nodes []string
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the whole control plane: etcd, apiservers, certs, kubeconfigs, LB; exit 0 only when HA",
@@ -38,7 +40,7 @@ The JSON and YAML schema is documented in status/SCHEMA.md.`,
 			default:
 				return fmt.Errorf("-o %q: use table, json or yaml", output)
 			}
-			r := collectStatus(cmd.Context(), g, probeTimeout)
+			r := collectStatus(cmd.Context(), g, probeTimeout, nodes)
 			if err := status.Render(cmd.OutOrStdout(), r, output); err != nil {
 				return err
 			}
@@ -50,10 +52,11 @@ The JSON and YAML schema is documented in status/SCHEMA.md.`,
 	}
 	c.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	c.Flags().DurationVar(&probeTimeout, "probe-timeout", status.DefaultProbeTimeout, "bound for each single probe; a dead node costs at most this")
+	c.Flags().StringSliceVar(&nodes, "nodes", nil, "nodes to inspect besides those the API lists (when the API is down: the masters, by their ssh_config names)")
 	return c
 }
 
-func collectStatus(ctx context.Context, g *globalFlags, probeTimeout time.Duration) *status.Report {
+func collectStatus(ctx context.Context, g *globalFlags, probeTimeout time.Duration, extra []string) *status.Report {
 	in := status.Inputs{ProbeTimeout: probeTimeout, FirstMaster: g.firstMaster, Unreachable: map[string]error{}}
 	kube, _, err := kubeClient(g)
 	if err == nil {
@@ -81,8 +84,28 @@ func collectStatus(ctx context.Context, g *globalFlags, probeTimeout time.Durati
 			}
 		}
 	}
+	for _, n := range extra {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	// Without the API nobody says which nodes are masters: take the ones the
+	// operator named, so etcd and the apiservers are still inspected.
+	if len(masters) == 0 {
+		masters = slices.Clone(extra)
+	}
 	sort.Strings(masters)
 	hosts, derr := node.DialAll(ctx, names, 2*probeTimeout, node.SSHDialer(sshOptions(g)))
+	for n, h := range hosts {
+		if _, ok := ips[n]; ok {
+			continue
+		}
+		if a, ok := h.(interface{ Addr() string }); ok {
+			if host, _, err := net.SplitHostPort(a.Addr()); err == nil {
+				ips[n] = host
+			}
+		}
+	}
 	var ue *node.UnreachableError
 	if errors.As(derr, &ue) {
 		for n, e := range ue.Errs {

@@ -65,6 +65,12 @@ func Parse(data []byte) (*Config, error) {
 	}
 	switch obj.(type) {
 	case *v1beta3.ClusterConfiguration, *v1beta4.ClusterConfiguration:
+		// A field these types do not know would be dropped on the way back:
+		// refuse rather than lose an operator's setting.
+		strict := json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{Yaml: true, Strict: true})
+		if _, _, err := strict.Decode(data, nil, nil); err != nil {
+			return nil, fmt.Errorf("kubeadm-config holds something haadm's kubeadm types do not know, and rewriting it would drop it: %w", err)
+		}
 		return &Config{obj: obj}, nil
 	}
 	return nil, fmt.Errorf("kubeadm-config holds %s, want a ClusterConfiguration of kubeadm.k8s.io/v1beta3 or v1beta4", gvk)
