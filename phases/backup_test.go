@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,5 +162,31 @@ func TestBackupDryRun(t *testing.T) {
 	}
 	if done, _, _ := (Backup{}).Check(t.Context(), f.c); done {
 		t.Error("Backup.Check says done: run alone, a backup is always taken")
+	}
+}
+
+// TestBackupArchivesNginx: /etc/nginx is archived wherever haadm runs nginx.
+func TestBackupArchivesNginx(t *testing.T) {
+	for _, tt := range []struct {
+		opts      Options
+		withNginx []string
+	}{
+		{Options{Nodes: []string{"emei", "wudang"}, LBNode: "wudang"}, []string{"wudang"}},
+		{Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}, []string{"emei", "shaolin", "wudang"}},
+		{Options{Nodes: []string{"emei", "wudang"}, LBMode: "none", Endpoint: "k8s-api.lab:6443"}, nil},
+	} {
+		f := newFixture(t, setup{DryRun: true, Opts: tt.opts})
+		if err := (Backup{}).Apply(t.Context(), f.c); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range []string{"emei", "shaolin", "wudang"} {
+			if ch := f.recs[n].Changes(); len(ch) == 1 && strings.HasSuffix(ch[0].Cmd, " etc/kubernetes etc/nginx") {
+				got = append(got, n)
+			}
+		}
+		if !slices.Equal(got, tt.withNginx) {
+			t.Errorf("%s mode: /etc/nginx archived on %v, want %v", f.c.Opts.LBMode, got, tt.withNginx)
+		}
 	}
 }

@@ -160,9 +160,12 @@ func certTasks(ctx context.Context, c *Cluster) ([]certTask, error) {
 		first := m.Name == c.First.Name
 		if !first {
 			for _, f := range sharedPKIFiles() {
-				want, _, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+f)
+				want, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+f)
 				if err != nil {
 					return nil, err
+				}
+				if !ok {
+					return nil, fmt.Errorf("node %s: %s/%s is missing: haadm copies it to the new masters", c.First.Name, pkiDir, f)
 				}
 				same, err := c.fileIs(ctx, m.Name, pkiDir+"/"+f, want)
 				if err != nil {

@@ -372,3 +372,17 @@ func TestCertsExtraSANs(t *testing.T) {
 		t.Error("wudang, not in --nodes, got an apiserver certificate")
 	}
 }
+
+// TestCertsNodeLocal: with nginx on 127.0.0.1 of every node, clients name
+// the API localhost, so every apiserver certificate carries localhost and
+// 127.0.0.1, shaolin's re-issued one included.
+func TestCertsNodeLocal(t *testing.T) {
+	f := certifiedFixture(t, setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}})
+	for _, n := range []string{"shaolin", "emei", "wudang"} {
+		cert := f.cert(n, "apiserver")
+		containsAll(t, n, certs.SANs(cert), []string{"DNS:localhost", "IP:127.0.0.1"})
+		if err := cert.VerifyHostname("localhost"); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+}

@@ -77,8 +77,22 @@ type Cluster struct {
 	pki  *clusterPKI
 }
 
-// Masters returns the first master followed by the new ones.
+// Masters returns the first master followed by the new ones: the nodes
+// haadm gives certificates, static pods and kubeconfigs.
 func (c *Cluster) Masters() []NodeInfo { return append([]NodeInfo{c.First}, c.New...) }
+
+// ControlPlanes is every apiserver the load balancer must reach: the
+// masters haadm works on and any the cluster already had.
+func (c *Cluster) ControlPlanes() []NodeInfo {
+	out := c.Masters()
+	for _, name := range keys(c.Nodes) {
+		n := c.Nodes[name]
+		if n.ControlPlane && !slices.ContainsFunc(out, func(m NodeInfo) bool { return m.Name == name }) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // Host returns the connection to a node.
 func (c *Cluster) Host(name string) node.Host { return c.Hosts[name] }
@@ -95,27 +109,31 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (*Cl
 	if err != nil {
 		return nil, fmt.Errorf("list nodes through the API: %w (check --kubeconfig)", err)
 	}
-	var masters []string
+	var masters []corev1.Node
 	for _, n := range list.Items {
 		ni := nodeInfo(n)
 		c.Nodes[ni.Name] = ni
 		if ni.ControlPlane && !slices.Contains(opts.Nodes, ni.Name) {
-			masters = append(masters, ni.Name)
+			masters = append(masters, n)
 		}
 	}
-	sort.Strings(masters)
 	first := opts.FirstMaster
 	if first == "" {
-		switch len(masters) {
-		case 0:
+		if len(masters) == 0 {
+			for _, n := range opts.Nodes {
+				if c.Nodes[n].ControlPlane {
+					return nil, fmt.Errorf("node %q is already a control-plane node and no other is: if it is the existing control plane, leave it out of --nodes (or name it with --first-master)", n)
+				}
+			}
 			return nil, fmt.Errorf("no node carries the %s label; name the existing control plane with --first-master", ControlPlaneLabel)
-		case 1:
-			first = masters[0]
-		default:
-			// Several masters and some not in --nodes: haadm still needs the
-			// one to copy from; the original one normally runs super-admin.conf.
-			first = masters[0]
 		}
+		// With several masters, copy from the one kubeadm init made: it
+		// registered first.
+		sort.SliceStable(masters, func(i, j int) bool {
+			a, b := masters[i].CreationTimestamp, masters[j].CreationTimestamp
+			return a.Before(&b) || (a.Equal(&b) && masters[i].Name < masters[j].Name)
+		})
+		first = masters[0].Name
 	}
 	fi, ok := c.Nodes[first]
 	if !ok {
@@ -185,6 +203,11 @@ func (c *Cluster) resolveEndpoint() error {
 		}
 	default:
 		return fmt.Errorf("--lb-mode %q: use external, node-local or none", o.LBMode)
+	}
+	for _, p := range controlPlanePorts() {
+		if o.LBPort == p.port || o.LBPort == 10250 {
+			return fmt.Errorf("--lb-port %d is a port the control plane or the kubelet uses on a master; choose another (default 8443, 6444 node-local)", o.LBPort)
+		}
 	}
 	h, p, err := net.SplitHostPort(o.Endpoint)
 	if err != nil {

@@ -87,6 +87,25 @@ func TestDiscover(t *testing.T) {
 			lbSANs: []string{"k8s-api.lab"},
 		},
 		{
+			// Every node talks to its own nginx on 127.0.0.1: the
+			// endpoint is localhost, which every certificate must carry.
+			name:     "--lb-mode node-local: localhost endpoint on 6444",
+			s:        setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}},
+			first:    "shaolin",
+			newNodes: []string{"emei", "wudang"},
+			endpoint: "localhost:6444", epHost: "localhost", epPort: 6444,
+			lbSANs: []string{"localhost", "127.0.0.1"},
+		},
+		{
+			name:     "--lb-mode node-local with --lb-port",
+			s:        setup{Opts: Options{Nodes: []string{"emei"}, LBMode: "node-local", LBPort: 7443, LBNode: "wudang"}},
+			first:    "shaolin",
+			newNodes: []string{"emei"},
+			others:   []string{"wudang"},
+			endpoint: "localhost:7443", epHost: "localhost", epPort: 7443,
+			lbSANs: []string{"localhost", "127.0.0.1"},
+		},
+		{
 			name:    "unknown --nodes name",
 			s:       setup{Opts: Options{Nodes: []string{"emei", "kunlun"}, LBNode: "emei"}},
 			wantErr: []string{`node "kunlun" is not a node of this cluster`, "(nodes: emei, shaolin, wudang)", "kubeadm join"},
@@ -109,7 +128,7 @@ func TestDiscover(t *testing.T) {
 		{
 			name:    "unknown --lb-mode",
 			s:       setup{Opts: Options{Nodes: []string{"emei"}, LBMode: "haproxy", LBNode: "emei"}},
-			wantErr: []string{`--lb-mode "haproxy": use external or none`},
+			wantErr: []string{`--lb-mode "haproxy": use external, node-local or none`},
 		},
 		{
 			name:    "endpoint without a port",
@@ -191,6 +210,23 @@ func TestDiscover(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLBNodes: where haadm runs nginx in each mode.
+func TestLBNodes(t *testing.T) {
+	for _, tt := range []struct {
+		opts Options
+		want []string
+	}{
+		{Options{Nodes: []string{"emei", "wudang"}, LBNode: "wudang"}, []string{"wudang"}},
+		{Options{Nodes: []string{"emei"}, LBMode: "node-local"}, []string{"emei", "shaolin", "wudang", "wutai"}},
+		{Options{Nodes: []string{"emei"}, LBMode: "none", LBNode: "emei", Endpoint: "k8s-api.lab:6443"}, nil},
+	} {
+		f := newFixture(t, setup{Worker: true, Opts: tt.opts})
+		if got := f.c.LBNodes(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s mode: LBNodes = %v, want %v", f.c.Opts.LBMode, got, tt.want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package phases
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -214,14 +215,15 @@ func (c *Cluster) reportOutsiders(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	old := c.First.IP + ":6443"
+	// The first master's IP as a whole word: 10.250.0.11 but not 10.250.0.111.
+	old := regexp.MustCompile(`(^|[^0-9.])` + regexp.QuoteMeta(c.First.IP) + `($|[^0-9])`)
 	managed := map[string]bool{"kube-public/cluster-info": true, "kube-system/kube-proxy": true, "kube-system/kubeadm-config": true}
 	for _, cm := range list.Items {
 		if managed[cm.Namespace+"/"+cm.Name] {
 			continue
 		}
 		for k, v := range cm.Data {
-			if strings.Contains(v, old) || strings.Contains(v, "k8sServiceHost: "+c.First.IP) {
+			if old.MatchString(v) {
 				c.Log.Step("cluster-config", "", 0, fmt.Sprintf("NOTE: %s/%s key %s still names %s; haadm leaves it alone: point it at %s yourself", cm.Namespace, cm.Name, k, c.First.IP, c.Opts.Endpoint))
 			}
 		}

@@ -70,7 +70,11 @@ func (c *Cluster) wait(ctx context.Context, phase, nodeName, what string, timeou
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("node %s: timed out after %s waiting for %s (last state: %s)", nodeName, timeout, what, last)
+			why := "timed out"
+			if errors.Is(ctx.Err(), context.Canceled) {
+				why = "interrupted"
+			}
+			return fmt.Errorf("node %s: %s after %s waiting for %s (last state: %s)", nodeName, why, time.Since(t0).Round(time.Second), what, last)
 		case <-time.After(2 * time.Second):
 		}
 	}

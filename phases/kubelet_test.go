@@ -228,3 +228,25 @@ func TestKubeletDryRun(t *testing.T) {
 		t.Errorf("shaolin: %v", f.recs["shaolin"].Changes())
 	}
 }
+
+// TestKubeletTargets: where each kubelet is pointed, per LB mode: masters
+// always at their own apiserver, workers at the endpoint.
+func TestKubeletTargets(t *testing.T) {
+	for _, tt := range []struct {
+		opts Options
+		want []string
+	}{
+		{Options{Nodes: []string{"emei", "wudang"}, LBNode: "emei"},
+			[]string{"emei -> https://10.250.0.12:6443", "wudang -> https://10.250.0.13:6443", "wutai -> https://10.250.0.12:8443"}},
+		{Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"},
+			[]string{"emei -> https://10.250.0.12:6443", "wudang -> https://10.250.0.13:6443", "wutai -> https://localhost:6444"}},
+		{Options{Nodes: []string{"emei"}, LBMode: "none", Endpoint: "k8s-api.lab:6443"},
+			[]string{"emei -> https://10.250.0.12:6443", "wudang -> https://k8s-api.lab:6443", "wutai -> https://k8s-api.lab:6443"}},
+	} {
+		f := newFixture(t, setup{Worker: true, Opts: tt.opts})
+		done, why, err := Kubelet{}.Check(t.Context(), f.c)
+		if err != nil || done || why != strings.Join(tt.want, ", ") {
+			t.Errorf("%s mode: Check = %v, %q, %v; want %q", f.c.Opts.LBMode, done, why, err, strings.Join(tt.want, ", "))
+		}
+	}
+}

@@ -26,7 +26,7 @@ const nginxConf = "/etc/nginx/nginx.conf"
 
 func lbConfig(c *Cluster) lb.Config {
 	var backends []lb.Backend
-	for _, m := range c.Masters() {
+	for _, m := range c.ControlPlanes() {
 		backends = append(backends, lb.Backend{Name: m.Name, Address: m.IP, Port: lb.APIServerPort})
 	}
 	if c.Opts.LBMode == "node-local" {
@@ -55,8 +55,12 @@ func (LB) Check(ctx context.Context, c *Cluster) (bool, string, error) {
 		}
 	}
 	if len(c.LBNodes()) == 0 {
-		if ok, why, err := c.lbAnswers(ctx, c.First.Name); err != nil || !ok {
-			return false, fmt.Sprint(why, err), nil
+		ok, why, err := c.lbAnswers(ctx, c.First.Name)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		if !ok {
+			return false, why, nil
 		}
 	}
 	return len(todo) == 0, strings.Join(todo, ", "), nil

@@ -19,12 +19,12 @@ const (
 	nginxIsActive = "systemctl is-active nginx"
 )
 
-// scriptNginx makes emei's systemd and nginx behave: nginx is inactive
+// scriptNginx makes a node's systemd and nginx behave: nginx is inactive
 // until started, and accepts any configuration unless refuse is set.
-func scriptNginx(f *fixture, refuse bool) {
+func scriptNginx(f *fixture, nodeName string, refuse bool) {
 	var mu sync.Mutex
 	active := false
-	f.fakes["emei"].SetHandler(func(cmd string) (string, error) {
+	f.fakes[nodeName].SetHandler(func(cmd string) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch cmd {
@@ -32,10 +32,10 @@ func scriptNginx(f *fixture, refuse bool) {
 			if active {
 				return "active\n", nil
 			}
-			return "", &node.CmdError{Node: "emei", Cmd: cmd, ExitCode: 3, Stdout: []byte("inactive\n")}
+			return "", &node.CmdError{Node: nodeName, Cmd: cmd, ExitCode: 3, Stdout: []byte("inactive\n")}
 		case nginxTest:
 			if refuse {
-				return "", &node.CmdError{Node: "emei", Cmd: cmd, ExitCode: 1, Stderr: []byte(`nginx: [emerg] unknown directive "stream" in /etc/nginx/.haadm-nginx.conf.new:12`)}
+				return "", &node.CmdError{Node: nodeName, Cmd: cmd, ExitCode: 1, Stderr: []byte(`nginx: [emerg] unknown directive "stream" in /etc/nginx/.haadm-nginx.conf.new:12`)}
 			}
 			return "", nil
 		case nginxStart:
@@ -44,7 +44,7 @@ func scriptNginx(f *fixture, refuse bool) {
 		case nginxReload:
 			return "", nil
 		}
-		return "", &node.CmdError{Node: "emei", Cmd: cmd, ExitCode: 127, Stderr: []byte("unexpected command")}
+		return "", &node.CmdError{Node: nodeName, Cmd: cmd, ExitCode: 127, Stderr: []byte("unexpected command")}
 	})
 }
 
@@ -53,7 +53,7 @@ func scriptNginx(f *fixture, refuse bool) {
 // for the endpoint. A changed configuration is reloaded, not restarted.
 func TestLB(t *testing.T) {
 	f := certifiedFixture(t, setup{})
-	scriptNginx(f, false)
+	scriptNginx(f, "emei", false)
 	// nginx forwards to an apiserver; shaolin's re-issued certificate
 	// covers the endpoint 10.250.0.12.
 	f.serveAPIServer("shaolin", emeiIP+":8443", http.StatusOK)
@@ -125,7 +125,7 @@ func TestLB(t *testing.T) {
 // working one.
 func TestLBRefusedConfig(t *testing.T) {
 	f := newFixture(t, setup{})
-	scriptNginx(f, true)
+	scriptNginx(f, "emei", true)
 	f.setFile("emei", nginxConf, []byte("# the operator's working nginx.conf\n"))
 	err := LB{}.Apply(testCtx(t, 10*time.Second), f.c)
 	if err == nil {
@@ -154,6 +154,12 @@ func TestLBModeNone(t *testing.T) {
 	mustContain(t, why, "x509", "run `haadm phase certs`")
 
 	f := certifiedFixture(t, setup{Opts: opts})
+	srv := f.serveAPIServer("wudang", "k8s-api.lab:6443", http.StatusServiceUnavailable)
+	done, why, err = LB{}.Check(t.Context(), f.c)
+	if err != nil || done || !strings.HasPrefix(why, "/readyz 503: ") {
+		t.Errorf("an LB whose apiserver is not ready: %v, %q, %v", done, why, err)
+	}
+	srv.Close()
 	f.serveAPIServer("shaolin", "k8s-api.lab:6443", http.StatusOK)
 	done, why, err = LB{}.Check(t.Context(), f.c)
 	if err != nil || !done {
@@ -169,5 +175,86 @@ func TestLBModeNone(t *testing.T) {
 		if len(f.calls(n, node.CallRun)) != 0 || slices.Contains(f.calls(n, node.CallWrite), nginxConf) {
 			t.Errorf("%s: nginx touched in --lb-mode none", n)
 		}
+	}
+}
+
+// TestLBNodeLocal: nginx on 127.0.0.1:6444 of every node, installed and
+// checked one node at a time, each node's /readyz asked through its own
+// nginx for the name localhost (which the certs phase added).
+func TestLBNodeLocal(t *testing.T) {
+	f := certifiedFixture(t, setup{Worker: true, Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}})
+	nodes := []string{"emei", "shaolin", "wudang", "wutai"}
+	for _, n := range nodes {
+		scriptNginx(f, n, false)
+		// Each node's nginx forwards to an apiserver; shaolin's answers.
+		f.serveAPIServer("shaolin", n+">127.0.0.1:6444", http.StatusOK)
+	}
+	ctx := testCtx(t, 30*time.Second)
+	done, why, err := LB{}.Check(ctx, f.c)
+	if err != nil || done || why != "emei: /etc/nginx/nginx.conf differs, shaolin: /etc/nginx/nginx.conf differs, wudang: /etc/nginx/nginx.conf differs, wutai: /etc/nginx/nginx.conf differs" {
+		t.Fatalf("Check before = %v, %q, %v", done, why, err)
+	}
+	if err := (LB{}).Apply(ctx, f.c); err != nil {
+		t.Fatal(err)
+	}
+	var first []byte
+	for _, n := range nodes {
+		conf, _ := f.file(n, nginxConf)
+		if first == nil {
+			first = conf
+		} else if string(conf) != string(first) {
+			t.Errorf("%s: nginx.conf differs from emei's", n)
+		}
+		if listen, _ := lb.ParseNginxListen(conf); listen != "127.0.0.1:6444" {
+			t.Errorf("%s: listen %s, want 127.0.0.1:6444 only", n, listen)
+		}
+		if got := f.calls(n, node.CallRun); !slices.Equal(got, []string{nginxTest, nginxStart}) {
+			t.Errorf("%s: runs %q", n, got)
+		}
+		if d := f.calls(n, node.CallDial); !slices.Equal(d, []string{"tcp 127.0.0.1:6444"}) {
+			t.Errorf("%s: dials %v, want its own nginx", n, d)
+		}
+	}
+	backends, _ := lb.ParseNginxBackends(first)
+	if want := []string{"10.250.0.11:6443", "10.250.0.12:6443", "10.250.0.13:6443"}; !slices.Equal(backends, want) {
+		t.Errorf("backends = %v, want %v", backends, want)
+	}
+	// One node at a time: a node's nginx answers before the next is touched.
+	var order []string
+	for _, l := range strings.Split(f.console.String(), "\n") {
+		if strings.HasPrefix(l, "[lb] ") {
+			order = append(order, strings.SplitN(strings.TrimPrefix(l, "[lb] "), " (", 2)[0])
+		}
+	}
+	var want []string
+	for _, n := range nodes {
+		want = append(want, n+": wrote /etc/nginx/nginx.conf", n+": nginx started, listening on :6444", n+": load balancer localhost:6444 answers /readyz")
+	}
+	if !slices.Equal(order, want) {
+		t.Errorf("progress:\n got %q\nwant %q", order, want)
+	}
+	if done, why, err := (LB{}).Check(ctx, f.c); err != nil || !done {
+		t.Errorf("Check after = %v, %q, %v", done, why, err)
+	}
+}
+
+// TestLBNodeLocalStopsAtFirstBadNode: a node whose nginx refuses the
+// configuration stops the phase there, before later nodes are touched.
+func TestLBNodeLocalStopsAtFirstBadNode(t *testing.T) {
+	f := certifiedFixture(t, setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}})
+	scriptNginx(f, "emei", false)
+	scriptNginx(f, "shaolin", true)
+	scriptNginx(f, "wudang", false)
+	f.serveAPIServer("shaolin", "emei>127.0.0.1:6444", http.StatusOK)
+	wudangWrites := len(f.calls("wudang", node.CallWrite)) // the certs phase's
+	err := LB{}.Apply(testCtx(t, 30*time.Second), f.c)
+	if err == nil || !strings.Contains(err.Error(), "node shaolin: nginx refused the rendered configuration") {
+		t.Fatalf("Apply = %v", err)
+	}
+	if got := f.calls("wudang", node.CallRun); len(got) != 0 || len(f.calls("wudang", node.CallWrite)) != wudangWrites {
+		t.Errorf("wudang touched after shaolin failed: %v", got)
+	}
+	if _, _, ok := f.fakes["shaolin"].File(nginxConf); ok {
+		t.Error("shaolin got the refused nginx.conf")
 	}
 }

@@ -227,5 +227,4 @@ func TestRunDryRunAll(t *testing.T) {
 		t.Errorf("etcd members %v (%v), want shaolin alone", ms, err)
 	}
 	mustContain(t, f.console.String(), "[preflight] first master shaolin, promoting emei,wudang, endpoint 10.250.0.12:8443", "[promote] finished")
-	t.Logf("DUMP console:\n%s\nchanges: %q\nplan: %q", f.console, changes, plan)
 }

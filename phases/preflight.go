@@ -59,7 +59,8 @@ func (Preflight) Apply(ctx context.Context, c *Cluster) error {
 			add("node %s has no InternalIP address in its status", n.Name)
 		}
 	}
-	for name, h := range c.Hosts {
+	for _, name := range keys(c.Hosts) {
+		h := c.Hosts[name]
 		// SSH must land on the node the API calls by that name, or haadm
 		// would write one node's certificates onto another.
 		out, err := h.Output(ctx, "ip -o addr show")

@@ -144,6 +144,17 @@ func TestPreflight(t *testing.T) {
 			},
 		},
 		{
+			name: "node-local: every node needs nginx",
+			s:    setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}},
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["shaolin"].Fail("nginx -V", 127, "sh: 1: nginx: not found")
+				f.fakes["wudang"].Respond("ss -Htlnp 'sport = :6444'", ssListening(6444, "kubelet"), nil)
+				return nil
+			},
+			wantErr: []string{"preflight found 2 problem(s)", "node shaolin: nginx is not installed", "node wudang: port 6444 is in use by another program"},
+		},
+		{
 			name: "leftover etcd data on a new node",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {

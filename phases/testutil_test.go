@@ -68,7 +68,7 @@ type lab struct {
 	// frontProxyCA and etcdCA are generated: the kubeadm-pki fixture keeps
 	// only ca.key.
 	frontProxyCA, etcdCA *certs.CA
-	// clusterInfo and kubeProxy are the captured ConfigMaps with the CA swapped.
+	// The captured ConfigMaps (cluster-info's embedded CA swapped) and nodes.
 	clusterInfo, kubeProxy, kubeadmConfig, kubeletConfig []byte
 	nodes                                                []byte
 }
@@ -254,9 +254,10 @@ func fileMode(path string) fs.FileMode {
 
 // fakeNet is the lab's bridge: every node reaches every address, and the
 // tests decide which address answers (an httptest server, an embedded etcd).
+// A loopback address is the node's own: routeFrom serves it for one node.
 type fakeNet struct {
 	mu     sync.Mutex
-	routes map[string]string // "10.250.0.12:6443" -> "127.0.0.1:41234"
+	routes map[string]string // "10.250.0.12:6443" or "emei>127.0.0.1:6444" -> "127.0.0.1:41234"
 }
 
 func (n *fakeNet) route(addr, to string) {
@@ -265,15 +266,23 @@ func (n *fakeNet) route(addr, to string) {
 	n.routes[addr] = to
 }
 
-func (n *fakeNet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	n.mu.Lock()
-	to, ok := n.routes[addr]
-	n.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("dial %s %s: connection refused", network, addr)
+func (n *fakeNet) routeFrom(nodeName, addr, to string) { n.route(nodeName+">"+addr, to) }
+
+// dialer is what nodeName's DialContext does.
+func (n *fakeNet) dialer(nodeName string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		n.mu.Lock()
+		to, ok := n.routes[nodeName+">"+addr]
+		if !ok {
+			to, ok = n.routes[addr]
+		}
+		n.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("dial %s %s: connection refused", network, addr)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, to)
 	}
-	var d net.Dialer
-	return d.DialContext(ctx, network, to)
 }
 
 // setup says what the fixture looks like; the zero value is the lab as
@@ -338,7 +347,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 		// What `ip -o addr show` prints on a lab node.
 		h.Respond("ip -o addr show", fmt.Sprintf("1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"+
 			"2: eth0    inet %s/24 brd 10.250.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n", ni.IP), nil)
-		h.SetDial(f.net.dial)
+		h.SetDial(f.net.dialer(name))
 		f.fakes[name] = h
 		if s.DryRun {
 			f.recs[name] = node.NewRecorder(h)
@@ -481,7 +490,8 @@ func (f *fixture) scriptPreflight() {
 	}
 }
 
-// write puts a file on a fake without recording a call.
+// setFile puts a file on a fake without recording a call, with the mode
+// kubeadm gives it.
 func (f *fixture) setFile(nodeName, path string, data []byte) {
 	f.fakes[nodeName].SetFile(path, data, fileMode(path))
 }
@@ -561,7 +571,7 @@ func (f *fixture) mutations() []string {
 // serveAPIServer answers https://addr/readyz with status, presenting the
 // serving certificate that nodeName has on disk at the moment of each
 // handshake, as kube-apiserver does (it reloads it). Dials to addr from any
-// node reach it.
+// node reach it; an addr of the form "emei>127.0.0.1:6444" only from emei.
 func (f *fixture) serveAPIServer(nodeName, addr string, status int) *httptest.Server {
 	f.t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -593,7 +603,11 @@ func (f *fixture) serveAPIServer(nodeName, addr string, status int) *httptest.Se
 	srv.Listener = tls.NewListener(srv.Listener, cfg)
 	srv.Start()
 	f.t.Cleanup(srv.Close)
-	f.net.route(addr, srv.Listener.Addr().String())
+	if from, a, ok := strings.Cut(addr, ">"); ok {
+		f.net.routeFrom(from, a, srv.Listener.Addr().String())
+	} else {
+		f.net.route(addr, srv.Listener.Addr().String())
+	}
 	return srv
 }
 
