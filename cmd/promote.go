@@ -72,6 +72,13 @@ func newPhaseCommand(g *globalFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "phase NAME",
 		Short: "Run one phase of promote (preflight always runs first)",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown command %q: phases are %s", args[0], strings.Join(phases.Names(), ", "))
+		},
 	}
 	for _, p := range phases.All() {
 		f := &promoteFlags{}

@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
-# End to end: for each load-balancer layout, a fresh single-master lab, the
-# e2e test (promote, checks, failover), and the lab removed at the end.
-#   E2E_MODES="external node-local" (default) picks the layouts.
+# End to end: for each Kubernetes version and load-balancer layout, a fresh
+# single-master lab, the e2e test (promote, checks, failover), and the lab
+# removed at the end.
+#   E2E_RUNS="v1.36.3:external v1.36.3:node-local v1.35:external" (default)
+# The older minor proves the supported range; it is built on first use.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 rc=0
-for mode in ${E2E_MODES:-external node-local}; do
-  echo "[e2e] $mode: fresh lab" >&2
-  bash lab/lab.sh down && bash lab/lab.sh up || { rc=1; break; }
-  E2E_LB_MODE=$mode go test -count=1 -tags e2e -timeout 30m -v ./e2e/... || rc=1
+summary=()
+for run in ${E2E_RUNS:-v1.36.3:external v1.36.3:node-local v1.35:external}; do
+  version=${run%%:*} mode=${run#*:}
+  echo "[e2e] Kubernetes $version, LB $mode: fresh lab" >&2
+  t0=$SECONDS
+  if ! { bash lab/lab.sh down && LAB_K8S_VERSION=$version bash lab/lab.sh up; }; then
+    rc=1; summary+=("$run: lab FAILED"); continue
+  fi
+  if E2E_LB_MODE=$mode go test -count=1 -tags e2e -timeout 30m -v ./e2e/...; then
+    summary+=("$run: ok ($((SECONDS - t0))s)")
+  else
+    rc=1; summary+=("$run: FAILED ($((SECONDS - t0))s)")
+  fi
+  [[ -f .lab/e2e-metrics-$mode.json ]] && cp ".lab/e2e-metrics-$mode.json" "/tmp/haadm-e2e-metrics-${version}-${mode}.json"
 done
 bash lab/lab.sh down || rc=1
+printf '[e2e] %s\n' "${summary[@]}" >&2
 exit $rc

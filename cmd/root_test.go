@@ -1,0 +1,103 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = Main(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	if code, out, _ := run(t, "--version"); code != 0 || !strings.Contains(out, "haadm version") {
+		t.Errorf("--version: %d %q", code, out)
+	}
+	if code, out, _ := run(t, "version"); code != 0 || !strings.HasPrefix(out, "haadm ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, out, _ := run(t, "help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	for _, want := range []string{"promote", "phase", "status", "--ssh-config", "--kubeconfig"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// Every phase of promote is also a `haadm phase` subcommand.
+func TestPhaseSubcommands(t *testing.T) {
+	_, out, _ := run(t, "phase", "--help")
+	for _, p := range []string{"preflight", "backup", "certs", "etcd", "control-plane", "mark", "lb", "kubelet", "cluster-config"} {
+		if !strings.Contains(out, "  "+p+" ") {
+			t.Errorf("phase help lacks %s:\n%s", p, out)
+		}
+	}
+}
+
+// Bad input fails before anything is contacted, with a message that says
+// what to do.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	missing := filepath.Join(dir, "nope.kubeconfig")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"promote"}, `required flag(s) "nodes" not set`},
+		{[]string{"promote", "--nodes", "emei", "--no-such-flag"}, "unknown flag"},
+		{[]string{"status", "-o", "xml"}, "use table, json or yaml"},
+		{[]string{"--kubeconfig", missing, "promote", "--nodes", "emei", "--lb-node", "emei"}, "kubeconfig"},
+		{[]string{"phase", "etcdd"}, "unknown command"},
+	} {
+		code, _, errOut := run(t, tc.args...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	// A failed run still leaves its log behind, named in the error.
+	_, _, errOut := run(t, "--kubeconfig", missing, "promote", "--nodes", "emei", "--lb-node", "emei")
+	if !strings.Contains(errOut, "details: haadm-promote-") {
+		t.Errorf("error does not name the log file: %q", errOut)
+	}
+	if logs, _ := filepath.Glob(filepath.Join(dir, "haadm-promote-*.log")); len(logs) == 0 {
+		t.Error("no log file written")
+	} else if b, _ := os.ReadFile(logs[0]); !strings.Contains(string(b), "ERROR") {
+		t.Errorf("log lacks the error: %q", b)
+	}
+}
+
+// status without any reachable API says so with exit code 3.
+func TestStatusAPIUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters:
+- cluster: {server: "https://127.0.0.1:1"}
+  name: c
+contexts:
+- context: {cluster: c, user: u}
+  name: x
+current-context: x
+users:
+- name: u
+  user: {token: t}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "--kubeconfig", kc, "--ssh-config", filepath.Join(dir, "ssh_config"), "status", "--probe-timeout", "500ms")
+	if code != 3 {
+		t.Errorf("exit %d, want 3\n%s", code, out)
+	}
+}
