@@ -56,18 +56,28 @@ func (Certs) Apply(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		return err
 	}
+	byNode := map[string][]certTask{}
+	var order []string
 	for _, t := range tasks {
-		if t.shared != nil {
-			if _, err := c.ensureFile(ctx, "certs", t.node, pkiDir+"/"+t.name, t.shared, keyMode(t.name)); err != nil {
+		if _, ok := byNode[t.node]; !ok {
+			order = append(order, t.node)
+		}
+		byNode[t.node] = append(byNode[t.node], t)
+	}
+	return forEach(len(order), func(i int) error {
+		for _, t := range byNode[order[i]] {
+			if t.shared != nil {
+				if _, err := c.ensureFile(ctx, "certs", t.node, pkiDir+"/"+t.name, t.shared, keyMode(t.name)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := issueOnNode(ctx, c, t); err != nil {
 				return err
 			}
-			continue
 		}
-		if err := issueOnNode(ctx, c, t); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func keyMode(name string) fs.FileMode {
@@ -154,74 +164,94 @@ func certTasks(ctx context.Context, c *Cluster) ([]certTask, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	var tasks []certTask
-	for _, m := range c.Masters() {
-		first := m.Name == c.First.Name
-		if !first {
-			for _, f := range sharedPKIFiles() {
-				want, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+f)
-				if err != nil {
-					return nil, err
-				}
-				if !ok {
-					return nil, fmt.Errorf("node %s: %s/%s is missing: haadm copies it to the new masters", c.First.Name, pkiDir, f)
-				}
-				same, err := c.fileIs(ctx, m.Name, pkiDir+"/"+f, want)
-				if err != nil {
-					return nil, err
-				}
-				if !same {
-					tasks = append(tasks, certTask{node: m.Name, name: f, shared: want, why: "copy from " + c.First.Name})
-				}
-			}
-		}
-		api, err := apiserverSpec(c, m)
+	shared := map[string][]byte{}
+	for _, f := range sharedPKIFiles() {
+		want, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+f)
 		if err != nil {
 			return nil, err
 		}
-		wanted := []certTask{{node: m.Name, name: "apiserver", ca: p.ca, spec: api}}
-		if !first {
-			nf := certs.NodeFacts{Name: m.Name, IP: net.ParseIP(m.IP)}
-			srv, err := certs.EtcdServer(nf)
-			if err != nil {
-				return nil, err
-			}
-			peer, err := certs.EtcdPeer(nf)
-			if err != nil {
-				return nil, err
-			}
-			wanted = append(wanted,
-				certTask{node: m.Name, name: "apiserver-kubelet-client", ca: p.ca, spec: p.kubeletClient},
-				certTask{node: m.Name, name: "front-proxy-client", ca: p.frontProxyCA, spec: certs.FrontProxyClient()},
-				certTask{node: m.Name, name: "apiserver-etcd-client", ca: p.etcdCA, spec: certs.APIServerEtcdClient()},
-				certTask{node: m.Name, name: "etcd/server", ca: p.etcdCA, spec: srv},
-				certTask{node: m.Name, name: "etcd/peer", ca: p.etcdCA, spec: peer},
-				certTask{node: m.Name, name: "etcd/healthcheck-client", ca: p.etcdCA, spec: certs.EtcdHealthcheckClient()},
-			)
+		if !ok {
+			return nil, fmt.Errorf("node %s: %s/%s is missing: haadm copies it to the new masters", c.First.Name, pkiDir, f)
 		}
-		for _, t := range wanted {
-			crt, ok, err := c.readFile(ctx, t.node, pkiDir+"/"+t.name+".crt")
+		shared[f] = want
+	}
+	masters := c.Masters()
+	perNode := make([][]certTask, len(masters))
+	// Nodes are independent; each costs dozens of SSH round trips.
+	err = forEach(len(masters), func(i int) error {
+		var err error
+		perNode[i], err = nodeCertTasks(ctx, c, p, shared, masters[i], time.Now())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var tasks []certTask
+	for _, t := range perNode {
+		tasks = append(tasks, t...)
+	}
+	return tasks, nil
+}
+
+func nodeCertTasks(ctx context.Context, c *Cluster, p *clusterPKI, shared map[string][]byte, m NodeInfo, now time.Time) ([]certTask, error) {
+	var tasks []certTask
+	first := m.Name == c.First.Name
+	if !first {
+		for _, f := range sharedPKIFiles() {
+			same, err := c.fileIs(ctx, m.Name, pkiDir+"/"+f, shared[f])
 			if err != nil {
 				return nil, err
 			}
-			if !ok {
-				t.why = "missing"
-				tasks = append(tasks, t)
-				continue
+			if !same {
+				tasks = append(tasks, certTask{node: m.Name, name: f, shared: shared[f], why: "copy from " + c.First.Name})
 			}
-			cert, err := certs.ParseCertPEM(crt)
-			if err != nil {
-				t.why = "unreadable: " + err.Error()
-				tasks = append(tasks, t)
-				continue
-			}
-			// Never drop a SAN somebody added by hand.
-			t.spec = unionSANs(t.spec, certs.SpecOf(cert))
-			if ok, err := certs.Matches(cert, t.spec, t.ca.Cert, now, certRenewMargin); !ok {
-				t.why = fmt.Sprint(err)
-				tasks = append(tasks, t)
-			}
+		}
+	}
+	api, err := apiserverSpec(c, m)
+	if err != nil {
+		return nil, err
+	}
+	wanted := []certTask{{node: m.Name, name: "apiserver", ca: p.ca, spec: api}}
+	if !first {
+		nf := certs.NodeFacts{Name: m.Name, IP: net.ParseIP(m.IP)}
+		srv, err := certs.EtcdServer(nf)
+		if err != nil {
+			return nil, err
+		}
+		peer, err := certs.EtcdPeer(nf)
+		if err != nil {
+			return nil, err
+		}
+		wanted = append(wanted,
+			certTask{node: m.Name, name: "apiserver-kubelet-client", ca: p.ca, spec: p.kubeletClient},
+			certTask{node: m.Name, name: "front-proxy-client", ca: p.frontProxyCA, spec: certs.FrontProxyClient()},
+			certTask{node: m.Name, name: "apiserver-etcd-client", ca: p.etcdCA, spec: certs.APIServerEtcdClient()},
+			certTask{node: m.Name, name: "etcd/server", ca: p.etcdCA, spec: srv},
+			certTask{node: m.Name, name: "etcd/peer", ca: p.etcdCA, spec: peer},
+			certTask{node: m.Name, name: "etcd/healthcheck-client", ca: p.etcdCA, spec: certs.EtcdHealthcheckClient()},
+		)
+	}
+	for _, t := range wanted {
+		crt, ok, err := c.readFile(ctx, t.node, pkiDir+"/"+t.name+".crt")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			t.why = "missing"
+			tasks = append(tasks, t)
+			continue
+		}
+		cert, err := certs.ParseCertPEM(crt)
+		if err != nil {
+			t.why = "unreadable: " + err.Error()
+			tasks = append(tasks, t)
+			continue
+		}
+		// Never drop a SAN somebody added by hand.
+		t.spec = unionSANs(t.spec, certs.SpecOf(cert))
+		if ok, err := certs.Matches(cert, t.spec, t.ca.Cert, now, certRenewMargin); !ok {
+			t.why = fmt.Sprint(err)
+			tasks = append(tasks, t)
 		}
 	}
 	return tasks, nil

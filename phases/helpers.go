@@ -129,6 +129,18 @@ func (c *Cluster) fileIs(ctx context.Context, nodeName, path string, data []byte
 	return bytes.Equal(have, data), nil
 }
 
+// forEach runs fn(0..n-1) concurrently, for work on independent nodes, and
+// returns every error.
+func forEach(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // diff is a unified diff for plans, empty when equal.
 func diff(old, new []byte) string { return manifests.Diff(old, new) }
 
