@@ -64,8 +64,13 @@ func Run(ctx context.Context, c *Cluster, list []Phase) error {
 				return err
 			}
 			if len(pending) == 0 {
+				// Every later phase just checked done, and nothing has
+				// changed since: no need to check them all again.
 				c.Log.Step(p.Name(), "", 0, "skipped: nothing to change")
-				continue
+				for _, rest := range list[i+1:] {
+					c.Log.Step(rest.Name(), "", 0, "already done")
+				}
+				break
 			}
 			c.Log.Detail(p.Name(), "", "later phases have work: "+strings.Join(pending, "; "))
 		}
