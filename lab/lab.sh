@@ -319,6 +319,7 @@ Host $n
   UserKnownHostsFile $STATE/ssh/known_hosts
   StrictHostKeyChecking yes
   LogLevel ERROR
+  BatchMode yes
 EOF
     done
   } > "$OUT/ssh_config"
