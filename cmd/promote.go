@@ -29,6 +29,8 @@ type promoteFlags struct {
 	backupDir  string
 	dryRun     bool
 	skipPhases []string
+
+	removeStaleLearners bool
 }
 
 func (f *promoteFlags) register(c *cobra.Command) {
@@ -40,6 +42,7 @@ func (f *promoteFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.endpoint, "endpoint", "", "controlPlaneEndpoint HOST:PORT (default: the LB node's address and --lb-port)")
 	fl.StringSliceVar(&f.certSANs, "cert-sans", nil, "extra names and addresses for every apiserver certificate")
 	fl.StringVar(&f.backupDir, "backup-dir", "haadm-backups", "local directory for the etcd snapshot")
+	fl.BoolVar(&f.removeStaleLearners, "remove-stale-learners", false, "remove etcd learners that never started and belong to no node being promoted (leftovers of a failed join)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print every file, certificate, manifest and object that would change, with diffs; change nothing")
 	_ = c.MarkFlagRequired("nodes")
 }
@@ -153,6 +156,7 @@ func runPhases(ctx context.Context, g *globalFlags, f *promoteFlags, list []phas
 	opts := phases.Options{
 		Nodes: f.nodes, FirstMaster: g.firstMaster, LBNode: f.lbNode, LBPort: f.lbPort, LBMode: f.lbMode,
 		Endpoint: f.endpoint, CertSANs: f.certSANs, BackupDir: f.backupDir, DryRun: f.dryRun,
+		RemoveStaleLearners: f.removeStaleLearners,
 	}
 	c, err := phases.Discover(ctx, kube, opts)
 	if err != nil {

@@ -10,6 +10,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -143,6 +144,45 @@ func (l *lab) run(t *testing.T, args ...string) result {
 
 const etcdctlFlags = "etcdctl --endpoints=https://127.0.0.1:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt " +
 	"--cert /etc/kubernetes/pki/etcd/healthcheck-client.crt --key /etc/kubernetes/pki/etcd/healthcheck-client.key "
+
+// runUntil runs haadm and interrupts it (SIGINT, as Ctrl-C) once a line of
+// its progress contains marker.
+func (l *lab) runUntil(t *testing.T, marker string, args ...string) result {
+	t.Helper()
+	all := append([]string{"--kubeconfig", l.kubeconfig, "--ssh-config", l.sshConfig, "--log-file", filepath.Join(t.TempDir(), "haadm.log")}, args...)
+	cmd := exec.Command(l.haadm, all...)
+	cmd.Dir = t.TempDir()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var se strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		se.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), marker) {
+			_ = cmd.Process.Signal(os.Interrupt)
+		}
+	}
+	err = cmd.Wait()
+	r := result{stderr: se.String(), took: time.Since(t0)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	return r
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
 
 func (l *lab) etcdctl(t *testing.T, node, args string) string {
 	return l.ssh(t, node, etcdctlFlags+args+" 2>/dev/null")
@@ -295,6 +335,32 @@ func TestE2E(t *testing.T) {
 			t.Errorf("dry run changed emei's /etc/kubernetes:\n%s\n---\n%s", before, after)
 		}
 	})
+
+	t.Run("phase certs alone", func(t *testing.T) {
+		r := l.run(t, append([]string{"phase", "certs", "--nodes", "emei,wudang"}, m.args...)...)
+		if r.code != 0 {
+			t.Fatalf("phase certs: exit %d\n%s", r.code, r.stderr)
+		}
+		for _, f := range []string{"ca.key", "sa.key", "apiserver.crt", "etcd/peer.crt", "front-proxy-client.crt"} {
+			l.ssh(t, "wudang", "test -s /etc/kubernetes/pki/"+f)
+		}
+		if out := l.ssh(t, "emei", "ls /etc/kubernetes/manifests"); strings.Contains(out, "etcd.yaml") {
+			t.Errorf("phase certs went beyond certificates: emei has %s", out)
+		}
+	})
+
+	if os.Getenv("E2E_INTERRUPT") != "" {
+		t.Run("an interrupted promote resumes", func(t *testing.T) {
+			// Stop haadm the moment wudang's learner exists: the hardest
+			// place to resume from (a member etcd knows, maybe not started).
+			r := l.runUntil(t, "added etcd learner https://"+l.ips["wudang"], m.promote()...)
+			l.metrics["interrupted_promote_seconds"] = r.took.Seconds()
+			if r.code == 0 {
+				t.Fatalf("promote was not interrupted:\n%s", r.stderr)
+			}
+			t.Logf("interrupted after %s:\n%s", r.took.Round(time.Second), lastLines(r.stderr, 4))
+		})
+	}
 
 	t.Run("promote", func(t *testing.T) {
 		// Count API requests that fail while the promotion runs, against the

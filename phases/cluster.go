@@ -44,6 +44,10 @@ type Options struct {
 	BackupDir string
 	// DryRun records every change instead of making it.
 	DryRun bool
+	// RemoveStaleLearners removes etcd learners that never started and
+	// belong to no node being promoted (leftovers of a failed join), as
+	// kubeadm does; started members and voters are never removed.
+	RemoveStaleLearners bool
 }
 
 // NodeInfo is what haadm knows of a node from the API.

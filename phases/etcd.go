@@ -39,6 +39,9 @@ func (Etcd) Check(ctx context.Context, c *Cluster) (bool, string, error) {
 		return false, "", err
 	}
 	var todo []string
+	for _, m := range staleLearners(c, members) {
+		todo = append(todo, "remove stale learner "+m.String())
+	}
 	for _, n := range c.New {
 		m, ok := memberOf(members, c.peerURL(n))
 		have, _, err := c.readFile(ctx, n.Name, manifestsDir+"/etcd.yaml")
@@ -68,7 +71,41 @@ func memberOf(members []etcdm.Member, peerURL string) (etcdm.Member, bool) {
 	return etcdm.Member{}, false
 }
 
+// staleLearners are the learners to remove with --remove-stale-learners:
+// never started, and not the member of a node being promoted.
+func staleLearners(c *Cluster, members []etcdm.Member) []etcdm.Member {
+	if !c.Opts.RemoveStaleLearners {
+		return nil
+	}
+	var out []etcdm.Member
+	for _, m := range members {
+		if m.IsLearner && !m.Started() && !c.isNewPeer(m.PeerURLs) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func (Etcd) Apply(ctx context.Context, c *Cluster) error {
+	cli, err := c.EtcdClient(ctx)
+	if err != nil {
+		return err
+	}
+	members, err := etcdm.List(ctx, cli)
+	if err != nil {
+		return err
+	}
+	for _, m := range staleLearners(c, members) {
+		if len(m.PeerURLs) == 0 {
+			continue
+		}
+		if err := c.change("etcd", "", "removed stale etcd learner "+m.String(), "", func() error {
+			_, err := etcdm.RemoveUnstartedLearner(ctx, cli, m.PeerURLs[0])
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 	src, ok, err := c.readFile(ctx, c.First.Name, manifestsDir+"/etcd.yaml")
 	if err != nil || !ok {
 		return fmt.Errorf("node %s: read %s/etcd.yaml: %v", c.First.Name, manifestsDir, err)

@@ -120,13 +120,20 @@ func (c *Cluster) checkEtcd(ctx context.Context) []string {
 	for _, m := range etcdm.Stale(members, known) {
 		// An unstarted learner of a node being promoted is a join that
 		// stopped half way: the etcd phase resumes it.
-		if !m.Started() && m.IsLearner && c.isNewPeer(m.PeerURLs) {
+		if !m.Started() && m.IsLearner && (c.isNewPeer(m.PeerURLs) || c.Opts.RemoveStaleLearners) {
 			continue
 		}
-		problems = append(problems, fmt.Sprintf("etcd member %x (name %q, peer %s) is stale: it is not a control-plane node of this cluster or never started; if it is a leftover of a failed join remove it with `etcdctl member remove %x` on %s",
-			m.ID, m.Name, strings.Join(m.PeerURLs, ","), m.ID, c.First.Name))
+		problems = append(problems, fmt.Sprintf("etcd member %x (name %q, peer %s) is stale: it is not a control-plane node of this cluster or never started; if it is a leftover of a failed join remove it with `etcdctl member remove %x` on %s%s",
+			m.ID, m.Name, strings.Join(m.PeerURLs, ","), m.ID, c.First.Name, staleHint(m)))
 	}
 	return problems
+}
+
+func staleHint(m etcdm.Member) string {
+	if !m.Started() && m.IsLearner {
+		return ", or re-run with --remove-stale-learners"
+	}
+	return ""
 }
 
 func (c *Cluster) isNewPeer(urls []string) bool {
