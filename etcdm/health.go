@@ -24,6 +24,7 @@ type EndpointStatus struct {
 	RaftIndex uint64
 	RaftTerm  uint64
 	DBSize    int64
+	Version   string
 	IsLearner bool
 	// Healthy means the endpoint answered, knows a leader, and reports no
 	// errors (etcd lists active alarms such as NOSPACE there).
@@ -62,6 +63,7 @@ func endpointStatus(ctx context.Context, cli *clientv3.Client, ep string) Endpoi
 	st.RaftIndex = resp.RaftIndex
 	st.RaftTerm = resp.RaftTerm
 	st.DBSize = resp.DbSize
+	st.Version = resp.Version
 	st.IsLearner = resp.IsLearner
 	switch {
 	case len(resp.Errors) > 0:

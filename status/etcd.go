@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/haadm/haadm/etcdm"
 )
 
 // collectEtcd lists the members and asks each for its own status, all
@@ -93,38 +93,26 @@ func connectEtcd(ctx context.Context, in *Inputs) (*clientv3.Client, error) {
 	return nil, fmt.Errorf("connect: no client within %v", in.timeout())
 }
 
+// memberStatuses asks every started member for its status, all at once,
+// with etcdm's health rules (answered, knows a leader, no alarm).
 func memberStatuses(ctx context.Context, in *Inputs, cli *clientv3.Client, members []EtcdMember) {
-	leaders := make([]uint64, len(members))
-	var wg sync.WaitGroup
-	for i := range members {
-		m := &members[i]
-		if len(m.ClientURLs) == 0 {
-			continue // not started: nothing to ask, and Started says so
+	var endpoints []string
+	var index []int
+	for i, m := range members {
+		if len(m.ClientURLs) > 0 { // not started: nothing to ask, and Started says so
+			endpoints = append(endpoints, m.ClientURLs[0])
+			index = append(index, i)
 		}
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(ctx, in.timeout())
-			defer cancel()
-			st, err := cli.Status(ctx, m.ClientURLs[0])
-			if err != nil {
-				m.Error = err.Error()
-				return
-			}
-			m.Version = st.Version
-			m.RaftIndex = st.RaftIndex
-			m.RaftTerm = st.RaftTerm
-			m.DBSize = st.DbSize
-			leaders[i] = st.Leader
-			switch {
-			case len(st.Errors) > 0:
-				m.Error = strings.Join(st.Errors, "; ")
-			case st.Leader == 0:
-				m.Error = "no leader"
-			default:
-				m.Healthy = true
-			}
-		})
 	}
-	wg.Wait()
+	ctx, cancel := context.WithTimeout(ctx, in.timeout())
+	defer cancel()
+	var leaders []uint64
+	for k, st := range etcdm.EndpointStatuses(ctx, cli, endpoints) {
+		m := &members[index[k]]
+		m.Version, m.RaftIndex, m.RaftTerm, m.DBSize = st.Version, st.RaftIndex, st.RaftTerm, st.DBSize
+		m.Healthy, m.Error = st.Healthy, st.Err
+		leaders = append(leaders, st.Leader)
+	}
 	for i := range members {
 		for _, l := range leaders {
 			if l != 0 && fmt.Sprintf("%x", l) == members[i].ID {
