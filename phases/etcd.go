@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,7 +191,7 @@ func joinEtcd(ctx context.Context, c *Cluster, n NodeInfo, src []byte) error {
 	if !c.Opts.DryRun {
 		eps := cli.Endpoints()
 		ep := "https://" + net.JoinHostPort(n.IP, "2379")
-		if !contains(eps, ep) {
+		if !slices.Contains(eps, ep) {
 			cli.SetEndpoints(append(eps, ep)...)
 		}
 	}
@@ -216,13 +217,4 @@ func parseInitialCluster(s string) []manifests.Member {
 		}
 	}
 	return ms
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
