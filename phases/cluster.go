@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -77,7 +78,7 @@ type Cluster struct {
 	EndpointHost string
 	EndpointPort int
 
-	etcd *etcdAccess
+	etcd *clientv3.Client // lazily, by EtcdClient
 	pki  *clusterPKI
 }
 

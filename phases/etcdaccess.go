@@ -16,24 +16,20 @@ import (
 	"github.com/haadm/haadm/node"
 )
 
-// etcdAccess holds the etcd client. etcd listens on the masters' bridge
-// addresses, which the operator's machine often cannot reach, so every
-// connection is opened from the node that owns the address, through SSH.
-type etcdAccess struct {
-	cli *clientv3.Client
-}
-
 // EtcdClient returns a client for the cluster's etcd, built on first use from the
-// first master's etcd CA and apiserver-etcd-client credentials.
+// first master's etcd CA and apiserver-etcd-client credentials. etcd listens
+// on the masters' own addresses, which the operator's machine often cannot
+// reach, so every connection is opened from the node that owns the address,
+// through SSH (see NewEtcdClient).
 func (c *Cluster) EtcdClient(ctx context.Context) (*clientv3.Client, error) {
 	if c.etcd != nil {
-		return c.etcd.cli, nil
+		return c.etcd, nil
 	}
 	cli, err := c.newEtcdClient(ctx, []string{"https://" + net.JoinHostPort(c.First.IP, "2379")})
 	if err != nil {
 		return nil, err
 	}
-	c.etcd = &etcdAccess{cli: cli}
+	c.etcd = cli
 	return cli, nil
 }
 
@@ -120,7 +116,7 @@ func (c *Cluster) newEtcdClient(ctx context.Context, endpoints []string) (*clien
 // closeEtcd releases the etcd client.
 func (c *Cluster) closeEtcd() {
 	if c.etcd != nil {
-		_ = c.etcd.cli.Close()
+		_ = c.etcd.Close()
 		c.etcd = nil
 	}
 }

@@ -72,7 +72,8 @@ func (Preflight) Apply(ctx context.Context, c *Cluster) error {
 			add("node %s: ssh reaches a machine without the node's address %s: check the ssh config entry for %s", name, ip, name)
 		}
 	}
-	for _, p := range []string{"ca.crt", "ca.key", "sa.key", "sa.pub", "front-proxy-ca.crt", "front-proxy-ca.key", "etcd/ca.crt", "etcd/ca.key", "apiserver-etcd-client.crt", "apiserver-etcd-client.key"} {
+	// The shared material the certs phase copies, and the identity haadm uses for etcd.
+	for _, p := range append(sharedPKIFiles(), "apiserver-etcd-client.crt", "apiserver-etcd-client.key") {
 		if _, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+p); err != nil || !ok {
 			add("node %s: %s/%s is missing or unreadable (%v): haadm copies the cluster's CAs from the first master", c.First.Name, pkiDir, p, err)
 		}
