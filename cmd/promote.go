@@ -3,10 +3,8 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -14,11 +12,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 	"github.com/haadm/haadm/phases"
 )
 
-// promoteFlags are the flags of promote and of every `phase` subcommand.
+// promoteFlags are the flags of promote; a `phase` subcommand registers
+// only the groups its phase uses.
 type promoteFlags struct {
 	nodes      []string
 	lbNode     string
@@ -33,18 +33,37 @@ type promoteFlags struct {
 	removeStaleLearners bool
 }
 
-func (f *promoteFlags) register(c *cobra.Command) {
+func (f *promoteFlags) register(c *cobra.Command, uses phases.Uses) {
 	fl := c.Flags()
 	fl.StringSliceVar(&f.nodes, "nodes", nil, "joined nodes to make control-plane nodes, e.g. emei,wudang")
-	fl.StringVar(&f.lbNode, "lb-node", "", "node that runs the nginx layer-4 load balancer")
-	fl.IntVar(&f.lbPort, "lb-port", 0, "load balancer port, not 6443 (default 8443; 6444 with --lb-mode node-local)")
-	fl.StringVar(&f.lbMode, "lb-mode", "external", "external: nginx on --lb-node; node-local: nginx on 127.0.0.1 of every node; none: your own LB answers at --endpoint")
-	fl.StringVar(&f.endpoint, "endpoint", "", "controlPlaneEndpoint HOST:PORT (default: the LB node's address and --lb-port)")
-	fl.StringSliceVar(&f.certSANs, "cert-sans", nil, "extra names and addresses for every apiserver certificate")
 	fl.StringVar(&f.backupDir, "backup-dir", "haadm-backups", "local directory for the etcd snapshot")
-	fl.BoolVar(&f.removeStaleLearners, "remove-stale-learners", false, "remove etcd learners that never started and belong to no node being promoted (leftovers of a failed join)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print every file, certificate, manifest and object that would change, with diffs; change nothing")
 	_ = c.MarkFlagRequired("nodes")
+	if uses&phases.UsesEndpoint != 0 {
+		fl.StringVar(&f.lbMode, "lb-mode", string(lb.ModeExternal), "external: nginx on --lb-node; node-local: nginx on 127.0.0.1 of every node; none: your own LB answers at --endpoint")
+		fl.StringVar(&f.lbNode, "lb-node", "", "node that runs the nginx layer-4 load balancer")
+		fl.IntVar(&f.lbPort, "lb-port", 0, "load balancer port, not 6443 (default 8443; 6444 with --lb-mode node-local)")
+		fl.StringVar(&f.endpoint, "endpoint", "", "controlPlaneEndpoint HOST:PORT (default: the LB node's address and --lb-port)")
+		fl.StringSliceVar(&f.certSANs, "cert-sans", nil, "extra names and addresses for every apiserver certificate")
+	}
+	if uses&phases.UsesEtcd != 0 {
+		fl.BoolVar(&f.removeStaleLearners, "remove-stale-learners", false, "remove etcd learners that never started and belong to no node being promoted (leftovers of a failed join)")
+	}
+}
+
+func (f *promoteFlags) options(g *globalFlags) (phases.Options, error) {
+	mode := lb.ModeExternal
+	if f.lbMode != "" {
+		var err error
+		if mode, err = lb.ParseMode(f.lbMode); err != nil {
+			return phases.Options{}, err
+		}
+	}
+	return phases.Options{
+		Nodes: f.nodes, FirstMaster: g.firstMaster, LBNode: f.lbNode, LBPort: f.lbPort, LBMode: mode,
+		Endpoint: f.endpoint, CertSANs: f.certSANs, BackupDir: f.backupDir, DryRun: f.dryRun,
+		SkipBackup: slices.Contains(f.skipPhases, "backup"), RemoveStaleLearners: f.removeStaleLearners,
+	}, nil
 }
 
 func newPromoteCommand(g *globalFlags) *cobra.Command {
@@ -52,29 +71,28 @@ func newPromoteCommand(g *globalFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "promote --nodes emei,wudang --lb-node emei",
 		Short: "Make joined nodes control-plane nodes: all phases in order",
-		Long: "Runs every phase in order: " + strings.Join(phases.Names(), ", ") + `.
-Each phase checks first and only changes what is not done yet, so running
-promote again after a failure resumes it, and after success changes nothing.`,
+		Long: "Checks everything first (preflight), takes a backup when there is work, then runs every phase in order: " + strings.Join(phases.Names(), ", ") + `.
+Each phase plans from what the cluster holds and only changes what is not done
+yet, so running promote again after a failure resumes it, and after success
+changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list []phases.Phase
-			for _, p := range phases.All() {
-				if !slices.Contains(f.skipPhases, p.Name()) {
-					list = append(list, p)
-				}
+			list, err := phases.Select(f.skipPhases)
+			if err != nil {
+				return err
 			}
-			return runPhases(cmd.Context(), g, f, list, cmd.OutOrStdout(), cmd.ErrOrStderr(), "promote")
+			return runPhases(cmd, g, f, list, "promote")
 		},
 	}
-	f.register(c)
-	c.Flags().StringSliceVar(&f.skipPhases, "skip-phases", nil, "phases to skip: "+strings.Join(phases.Names(), ","))
+	f.register(c, phases.UsesOf(phases.All()))
+	c.Flags().StringSliceVar(&f.skipPhases, "skip-phases", nil, "phases to skip: "+strings.Join(append(phases.Names(), "backup"), ","))
 	return c
 }
 
 func newPhaseCommand(g *globalFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "phase NAME",
-		Short: "Run one phase of promote (preflight always runs first)",
+		Short: "Run one phase of promote (preflight always runs first, then a backup when there is work)",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -90,20 +108,37 @@ func newPhaseCommand(g *globalFlags) *cobra.Command {
 			Short: p.Description(),
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				return runPhases(cmd.Context(), g, f, []phases.Phase{p}, cmd.OutOrStdout(), cmd.ErrOrStderr(), "phase-"+p.Name())
+				return runPhases(cmd, g, f, []phases.Phase{p}, "phase-"+p.Name())
 			},
 		}
-		f.register(sub)
+		f.register(sub, p.Uses())
 		c.AddCommand(sub)
 	}
 	return c
 }
 
-// session is what every cluster command needs: the API, the nodes, a log.
-type session struct {
-	cluster *phases.Cluster
-	logFile *os.File
-	logPath string
+// runPhases wires flags, the log file, the API and SSH to phases.Execute.
+func runPhases(cmd *cobra.Command, g *globalFlags, f *promoteFlags, list []phases.Phase, name string) error {
+	opts, err := f.options(g)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+	defer cancel()
+	logF, logPath, err := openLog(g, name)
+	if err != nil {
+		return err
+	}
+	defer logF.Close()
+	kube, err := kubeClient(g)
+	if err == nil {
+		err = phases.Execute(ctx, kube, node.SSHDialer(sshOptions(g)), opts, list, phases.NewProgress(cmd.ErrOrStderr(), logF), cmd.OutOrStdout())
+	}
+	if err != nil {
+		fmt.Fprintf(logF, "%s ERROR %v\n", time.Now().Format(time.RFC3339Nano), err)
+		return fmt.Errorf("%w\n(details: %s)", err, logPath)
+	}
+	return nil
 }
 
 func openLog(g *globalFlags, name string) (*os.File, string, error) {
@@ -118,123 +153,19 @@ func openLog(g *globalFlags, name string) (*os.File, string, error) {
 	return f, path, nil
 }
 
-func kubeClient(g *globalFlags) (*kubernetes.Clientset, string, error) {
+func kubeClient(g *globalFlags) (*kubernetes.Clientset, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if g.kubeconfig != "" {
 		rules.ExplicitPath = g.kubeconfig
 	}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return nil, "", fmt.Errorf("kubeconfig: %w", err)
+		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	cfg.Timeout = 30 * time.Second
-	cs, err := kubernetes.NewForConfig(cfg)
-	return cs, cfg.Host, err
+	return kubernetes.NewForConfig(cfg)
 }
 
 func sshOptions(g *globalFlags) node.SSHOptions {
 	return node.SSHOptions{ConfigFile: g.sshConfig, InsecureIgnoreHostKey: g.insecureIgnoreHostKey, Timeout: 15 * time.Second}
-}
-
-func runPhases(ctx context.Context, g *globalFlags, f *promoteFlags, list []phases.Phase, stdout, stderr io.Writer, name string) error {
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
-	defer cancel()
-	logF, logPath, err := openLog(g, name)
-	if err != nil {
-		return err
-	}
-	defer logF.Close()
-	progress := phases.NewProgress(stderr, logF)
-	fail := func(err error) error {
-		fmt.Fprintf(logF, "%s ERROR %v\n", time.Now().Format(time.RFC3339Nano), err)
-		return fmt.Errorf("%w\n(details: %s)", err, logPath)
-	}
-	kube, _, err := kubeClient(g)
-	if err != nil {
-		return fail(err)
-	}
-	opts := phases.Options{
-		Nodes: f.nodes, FirstMaster: g.firstMaster, LBNode: f.lbNode, LBPort: f.lbPort, LBMode: f.lbMode,
-		Endpoint: f.endpoint, CertSANs: f.certSANs, BackupDir: f.backupDir, DryRun: f.dryRun,
-		RemoveStaleLearners: f.removeStaleLearners,
-	}
-	c, err := phases.Discover(ctx, kube, opts)
-	if err != nil {
-		return fail(err)
-	}
-	c.Log = progress
-	c.Plan = &phases.Plan{}
-	defer c.Close()
-
-	want := []string{c.First.Name}
-	for _, n := range c.New {
-		want = append(want, n.Name)
-	}
-	for _, n := range c.Others {
-		want = append(want, n.Name)
-	}
-	for _, n := range c.LBNodes() {
-		if !slices.Contains(want, n) {
-			want = append(want, n)
-		}
-	}
-	t0 := time.Now()
-	hosts, err := node.DialAll(ctx, want, 20*time.Second, node.SSHDialer(sshOptions(g)))
-	if err != nil {
-		_ = node.CloseAll(hosts)
-		return fail(fmt.Errorf("%w\nnothing was changed; haadm needs SSH to every node (check --ssh-config and known_hosts)", err))
-	}
-	progress.Step("connect", "", time.Since(t0), "ssh to "+strings.Join(want, ", "))
-	var recorders []*node.Recorder
-	for n, h := range hosts {
-		if f.dryRun {
-			r := node.NewRecorder(h)
-			recorders = append(recorders, r)
-			c.Hosts[n] = r
-		} else {
-			c.Hosts[n] = h
-		}
-	}
-	if err := phases.Run(ctx, c, list); err != nil {
-		return fail(err)
-	}
-	if f.dryRun {
-		printPlan(stdout, c.Plan, recorders)
-	} else if name == "promote" {
-		fmt.Fprintf(stdout, "control plane: %s; endpoint %s\n", strings.Join(append([]string{c.First.Name}, f.nodes...), ", "), c.EndpointURL())
-		if c.Opts.LBMode == "node-local" {
-			fmt.Fprintf(stdout, "Every node reaches the API through its own nginx at %s; from elsewhere use any master, e.g. https://%s:6443\n", c.EndpointURL(), c.New[0].IP)
-		} else {
-			fmt.Fprintf(stdout, "Point your kubeconfig at the endpoint: kubectl config set-cluster %s --server=%s\n", c.Facts.ClusterName, c.EndpointURL())
-		}
-	}
-	return nil
-}
-
-// printPlan prints what a dry run would change; "nothing to do" is the
-// answer after a converged promote.
-func printPlan(w io.Writer, plan *phases.Plan, recs []*node.Recorder) {
-	var changes []node.Change
-	for _, r := range recs {
-		changes = append(changes, r.Changes()...)
-	}
-	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Node < changes[j].Node })
-	if len(changes) == 0 && len(plan.Items) == 0 {
-		fmt.Fprintln(w, "dry run: nothing to do")
-		return
-	}
-	fmt.Fprintf(w, "dry run: %d change(s) on nodes, %d to the cluster; nothing was changed\n", len(changes), len(plan.Items))
-	for _, ch := range changes {
-		fmt.Fprintln(w, ch.String())
-	}
-	for _, it := range plan.Items {
-		where := it.Phase
-		if it.Node != "" {
-			where += " " + it.Node
-		}
-		fmt.Fprintf(w, "[%s] %s\n", where, it.What)
-		if it.Diff != "" {
-			fmt.Fprintln(w, it.Diff)
-		}
-	}
 }

@@ -34,12 +34,38 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
-// Every phase of promote is also a `haadm phase` subcommand.
+// Every phase of promote is also a `haadm phase` subcommand, with only the
+// flags it uses; preflight and backup are steps of every run, not phases.
 func TestPhaseSubcommands(t *testing.T) {
 	_, out, _ := run(t, "phase", "--help")
-	for _, p := range []string{"preflight", "backup", "certs", "etcd", "control-plane", "mark", "lb", "kubelet", "cluster-config"} {
+	for _, p := range []string{"certs", "etcd", "control-plane", "mark", "lb", "kubelet", "cluster-config"} {
 		if !strings.Contains(out, "  "+p+" ") {
 			t.Errorf("phase help lacks %s:\n%s", p, out)
+		}
+	}
+	for _, p := range []string{"preflight", "backup"} {
+		if strings.Contains(out, "  "+p+" ") {
+			t.Errorf("phase help lists %s, which is a step of every run:\n%s", p, out)
+		}
+	}
+	for _, tc := range []struct {
+		phase      string
+		has, lacks []string
+	}{
+		{"etcd", []string{"--nodes", "--remove-stale-learners", "--dry-run"}, []string{"--lb-node", "--endpoint", "--cert-sans"}},
+		{"mark", []string{"--nodes"}, []string{"--lb-node", "--remove-stale-learners"}},
+		{"certs", []string{"--lb-node", "--endpoint", "--cert-sans"}, []string{"--remove-stale-learners", "--skip-phases"}},
+	} {
+		_, out, _ := run(t, "phase", tc.phase, "--help")
+		for _, f := range tc.has {
+			if !strings.Contains(out, f) {
+				t.Errorf("phase %s lacks %s:\n%s", tc.phase, f, out)
+			}
+		}
+		for _, f := range tc.lacks {
+			if strings.Contains(out, f) {
+				t.Errorf("phase %s takes %s, which it does not use:\n%s", tc.phase, f, out)
+			}
 		}
 	}
 }
@@ -57,6 +83,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"promote"}, `required flag(s) "nodes" not set`},
 		{[]string{"promote", "--nodes", "emei", "--no-such-flag"}, "unknown flag"},
 		{[]string{"status", "-o", "xml"}, "use table, json or yaml"},
+		{[]string{"promote", "--nodes", "emei", "--lb-node", "emei", "--skip-phases", "certz"}, "--skip-phases certz: no such phase"},
+		{[]string{"promote", "--nodes", "emei", "--lb-mode", "vrrp"}, `--lb-mode "vrrp": use external, node-local or none`},
 		{[]string{"--kubeconfig", missing, "promote", "--nodes", "emei", "--lb-node", "emei"}, "kubeconfig"},
 		{[]string{"phase", "etcdd"}, "unknown command"},
 	} {

@@ -71,6 +71,11 @@ type lab struct {
 	root, haadm, kubeconfig, sshConfig string
 	ips                                map[string]string
 	metrics                            map[string]any
+	// production is the lab's production profile (LAB_PROFILE=production,
+	// told by E2E_PROFILE): Secrets encrypted at rest, an audit log, a
+	// scheduler config file, no kube-proxy, the apiserver on apiPort.
+	production bool
+	apiPort    string
 }
 
 func setup(t *testing.T) *lab {
@@ -81,7 +86,10 @@ func setup(t *testing.T) *lab {
 	}
 	l := &lab{root: root, haadm: filepath.Join(root, "bin/haadm"), kubeconfig: filepath.Join(root, ".lab/kubeconfig"),
 		sshConfig: filepath.Join(root, ".lab/ssh_config"), metrics: map[string]any{},
-		ips: map[string]string{"shaolin": "10.250.0.11", "emei": "10.250.0.12", "wudang": "10.250.0.13"}}
+		ips: map[string]string{"shaolin": "10.250.0.11", "emei": "10.250.0.12", "wudang": "10.250.0.13"}, apiPort: "6443"}
+	if os.Getenv("E2E_PROFILE") == "production" {
+		l.production, l.apiPort = true, "7443"
+	}
 	for _, f := range []string{l.haadm, l.kubeconfig, l.sshConfig} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("%s: %v (run `make e2e`, which builds haadm and brings the lab up)", f, err)
@@ -188,6 +196,16 @@ func (l *lab) etcdctl(t *testing.T, node, args string) string {
 	return l.ssh(t, node, etcdctlFlags+args+" 2>/dev/null")
 }
 
+// checkEncrypted reads a Secret straight from etcd: it must be stored
+// encrypted with the lab's aescbc key, not in clear.
+func (l *lab) checkEncrypted(t *testing.T, name string) {
+	t.Helper()
+	out := l.etcdctl(t, first, "get --print-value-only /registry/secrets/default/"+name)
+	if !strings.HasPrefix(out, "k8s:enc:aescbc:v1:key1:") {
+		t.Errorf("Secret %s is not encrypted at rest in etcd: %.60q", name, out)
+	}
+}
+
 // healthyMembers counts healthy etcd members without failing the test:
 // it is polled while a member is down.
 func (l *lab) healthyMembers(node string) int {
@@ -292,8 +310,23 @@ func TestE2E(t *testing.T) {
 				running[p.Spec.NodeName] = true
 			}
 		}
-		if len(running) != 3 {
+		if want := 3; l.production {
+			if _, err := kc.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{}); err == nil || len(pods.Items) > 0 {
+				t.Errorf("the production profile must run without kube-proxy (DaemonSet: %v, %d pods)", err, len(pods.Items))
+			}
+		} else if len(running) != want {
 			t.Errorf("kube-proxy Running on %v, want all 3 nodes", running)
+		}
+		if l.production {
+			if out := l.ssh(t, first, "grep -c -- '--secure-port=7443\\|--encryption-provider-config\\|--audit-policy-file' /etc/kubernetes/manifests/kube-apiserver.yaml"); strings.TrimSpace(out) != "3" {
+				t.Errorf("shaolin's apiserver lacks the production flags (%s matches)", out)
+			}
+			// A Secret written before the promote: every apiserver must
+			// read it afterwards, which needs the same encryption key.
+			if _, err := kc.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "haadm-e2e-before"}, StringData: map[string]string{"k": "before"}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			l.checkEncrypted(t, "haadm-e2e-before")
 		}
 		for n := range l.ips {
 			if got := strings.TrimSpace(l.ssh(t, n, "hostname")); got != n {
@@ -326,7 +359,7 @@ func TestE2E(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("dry run: exit %d\n%s", r.code, r.stderr)
 		}
-		for _, want := range []string{"emei: write new file /etc/kubernetes/manifests/etcd.yaml", "wudang: write new file /etc/kubernetes/pki/apiserver.crt", "controlPlaneEndpoint " + endpoint} {
+		for _, want := range []string{"[etcd] emei: etcd.yaml", "+++ b/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/pki/apiserver.crt: missing", "controlPlaneEndpoint " + endpoint, "(private key content changed"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("dry-run plan lacks %q", want)
 			}
@@ -353,7 +386,7 @@ func TestE2E(t *testing.T) {
 		t.Run("an interrupted promote resumes", func(t *testing.T) {
 			// Stop haadm the moment wudang's learner exists: the hardest
 			// place to resume from (a member etcd knows, maybe not started).
-			r := l.runUntil(t, "added etcd learner https://"+l.ips["wudang"], m.promote()...)
+			r := l.runUntil(t, "[etcd] wudang: etcd learner https://"+l.ips["wudang"], m.promote()...)
 			l.metrics["interrupted_promote_seconds"] = r.took.Seconds()
 			if r.code == 0 {
 				t.Fatalf("promote was not interrupted:\n%s", r.stderr)
@@ -365,7 +398,7 @@ func TestE2E(t *testing.T) {
 	t.Run("promote", func(t *testing.T) {
 		// Count API requests that fail while the promotion runs, against the
 		// address every client used before: shaolin's apiserver.
-		probe := l.kube(t, "https://"+l.ips[first]+":6443")
+		probe := l.kube(t, "https://"+l.ips[first]+":"+l.apiPort)
 		var total, failed atomic.Int64
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -416,7 +449,7 @@ func TestE2E(t *testing.T) {
 
 	t.Run("every apiserver is ready and serves the right SANs", func(t *testing.T) {
 		for n, ip := range l.ips {
-			out := l.ssh(t, n, "curl -sk --max-time 5 https://"+ip+":6443/readyz")
+			out := l.ssh(t, n, "curl -sk --max-time 5 https://"+ip+":"+l.apiPort+"/readyz")
 			if strings.TrimSpace(out) != "ok" {
 				t.Errorf("%s /readyz: %q", n, out)
 			}
@@ -463,7 +496,7 @@ func TestE2E(t *testing.T) {
 	t.Run("kubeconfigs and ConfigMaps point where they should", func(t *testing.T) {
 		lb := "https://" + endpoint
 		for n, ip := range l.ips {
-			local := "https://" + ip + ":6443"
+			local := "https://" + ip + ":" + l.apiPort
 			want := map[string]string{"admin.conf": lb, "kubelet.conf": local, "controller-manager.conf": local, "scheduler.conf": local}
 			for f, w := range want {
 				if got := server(t, l.ssh(t, n, "cat /etc/kubernetes/"+f)); got != w {
@@ -473,6 +506,9 @@ func TestE2E(t *testing.T) {
 		}
 		kc := l.kube(t, "")
 		for _, o := range []struct{ ns, name, key string }{{"kube-system", "kube-proxy", "kubeconfig.conf"}, {"kube-public", "cluster-info", "kubeconfig"}} {
+			if l.production && o.name == "kube-proxy" {
+				continue
+			}
 			cm, err := kc.CoreV1().ConfigMaps(o.ns).Get(ctx, o.name, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -515,18 +551,48 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	if l.production {
+		t.Run("every apiserver shares the encryption key, audits and runs the scheduler config", func(t *testing.T) {
+			for _, n := range []string{"shaolin", "emei", "wudang"} {
+				kc := l.kube(t, "https://"+l.ips[n]+":"+l.apiPort)
+				s, err := kc.CoreV1().Secrets("default").Get(ctx, "haadm-e2e-before", metav1.GetOptions{})
+				if err != nil || string(s.Data["k"]) != "before" {
+					t.Errorf("%s's apiserver reads the Secret written before the promote: %v %q", n, err, s.Data["k"])
+				}
+				name := "haadm-e2e-written-by-" + n
+				if _, err := kc.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: map[string]string{"k": n}}, metav1.CreateOptions{}); err != nil {
+					t.Errorf("%s's apiserver writes a Secret: %v", n, err)
+					continue
+				}
+				l.checkEncrypted(t, name)
+				if out := l.ssh(t, n, "test -s /var/log/kubernetes/audit/audit.log && grep -c haadm-e2e-written-by-"+n+" /var/log/kubernetes/audit/audit.log || echo 0"); strings.TrimSpace(out) == "0" {
+					t.Errorf("%s's apiserver did not audit its write (audit.log: %s)", n, out)
+				}
+			}
+			for _, n := range []string{"emei", "wudang"} {
+				for _, f := range []string{"/etc/kubernetes/enc/enc.yaml", "/etc/kubernetes/audit/policy.yaml", "/etc/kubernetes/scheduler-config.yaml"} {
+					if a, b := l.ssh(t, first, "sha256sum "+f+" | cut -d' ' -f1; stat -c %a "+f), l.ssh(t, n, "sha256sum "+f+" | cut -d' ' -f1; stat -c %a "+f); a != b {
+						t.Errorf("%s %s: %q, shaolin has %q", n, f, b, a)
+					}
+				}
+				if out := l.ssh(t, n, "crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps -q --name kube-scheduler --state running"); strings.TrimSpace(out) == "" {
+					t.Errorf("%s: kube-scheduler (with --config) is not running", n)
+				}
+			}
+		})
+	}
+
 	t.Run("second promote and dry run find nothing to do", func(t *testing.T) {
 		r := l.run(t, m.promote()...)
 		if r.code != 0 {
 			t.Fatalf("second promote: exit %d\n%s", r.code, r.stderr)
 		}
 		l.metrics["second_promote_seconds"] = r.took.Seconds()
-		for _, bad := range []string{"wrote ", "updated ", "restarted", "added etcd"} {
-			if strings.Contains(r.stderr, bad) {
-				t.Errorf("second promote changed something (%q):\n%s", bad, r.stderr)
-			}
+		if !strings.Contains(r.stderr, "[plan]") || !strings.Contains(r.stderr, "nothing to do") || strings.Contains(r.stderr, "[backup]") {
+			t.Errorf("second promote found work or took a backup:\n%s", r.stderr)
 		}
 		d := l.run(t, m.promote("--dry-run")...)
+		l.metrics["noop_dry_run_seconds"] = d.took.Seconds()
 		if d.code != 0 || strings.TrimSpace(d.stdout) != "dry run: nothing to do" {
 			t.Errorf("dry run after promote: exit %d\n%s", d.code, d.stdout)
 		}
@@ -600,7 +666,7 @@ func TestE2E(t *testing.T) {
 		}
 		server := "https://" + endpoint
 		if m.name == "node-local" {
-			server = "https://10.250.0.12:6443" // the endpoint is each node's own localhost
+			server = "https://10.250.0.12:" + l.apiPort // the endpoint is each node's own localhost
 		}
 		r := l.run(t, "status", "--kubeconfig", kubeconfigFor(t, l, server), "--probe-timeout", "2s")
 		l.metrics["status_node_cut_off_seconds"] = r.took.Seconds()

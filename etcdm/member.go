@@ -27,10 +27,11 @@ type Member struct {
 	IsLearner  bool
 }
 
-// Started reports whether the member has ever contacted the cluster: etcd
-// has no such field, but it reports a member that never started with an
-// empty Name (its name is only learnt when the member publishes itself).
-func (m Member) Started() bool { return m.Name != "" }
+// Started reports whether the member has ever contacted the cluster. etcd
+// has no such field: a member that was added but never started has neither
+// a name nor client URLs, since it publishes both when it first runs. This
+// is the one rule haadm's promote and status both use.
+func (m Member) Started() bool { return m.Name != "" || len(m.ClientURLs) > 0 }
 
 // HexID is the member ID as etcdctl prints and accepts it.
 func (m Member) HexID() string { return strconv.FormatUint(m.ID, 16) }
@@ -74,16 +75,23 @@ func listOnce(ctx context.Context, cli *clientv3.Client) ([]Member, error) {
 	return List(ctx, cli)
 }
 
+// MemberOf converts one member of a MemberList response, for callers that
+// list members their own way (status lists serializably) and still judge
+// them by Member's rules.
+func MemberOf(p *etcdserverpb.Member) Member {
+	return Member{
+		ID:         p.ID,
+		Name:       p.Name,
+		PeerURLs:   slices.Clone(p.PeerURLs),
+		ClientURLs: slices.Clone(p.ClientURLs),
+		IsLearner:  p.IsLearner,
+	}
+}
+
 func fromPB(pbs []*etcdserverpb.Member) []Member {
 	out := make([]Member, 0, len(pbs))
 	for _, p := range pbs {
-		out = append(out, Member{
-			ID:         p.ID,
-			Name:       p.Name,
-			PeerURLs:   slices.Clone(p.PeerURLs),
-			ClientURLs: slices.Clone(p.ClientURLs),
-			IsLearner:  p.IsLearner,
-		})
+		out = append(out, MemberOf(p))
 	}
 	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
 	return out

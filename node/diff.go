@@ -17,8 +17,11 @@ import (
 // secretLine matches kubeconfig lines that carry credentials inline.
 var secretLine = regexp.MustCompile(`(?m)^(\s*(?:client-key-data|token):\s*)(\S+)\s*$`)
 
-// fileDiff renders a unified diff of a planned write.
-func fileDiff(path string, old, new []byte, exists bool) string {
+// Diff renders a planned write of path as a unified diff from old (the
+// current content; exists says whether there is a current file at all) to
+// new. Private keys show only as changed and inline kubeconfig credentials
+// as short hashes, so the result is safe to print.
+func Diff(path string, old, new []byte, exists bool) string {
 	if isPrivateKey(path, old) || isPrivateKey(path, new) {
 		return fmt.Sprintf("(private key content changed, %d bytes)\n", len(new))
 	}

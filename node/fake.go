@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -27,8 +29,10 @@ type Fake struct {
 }
 
 type fakeFile struct {
-	data []byte
-	mode fs.FileMode
+	data     []byte
+	mode     fs.FileMode
+	uid, gid int
+	dir      bool
 }
 
 type fakeResponse struct {
@@ -55,7 +59,10 @@ type Call struct {
 	Path string // read, write
 	Data []byte // write
 	Mode fs.FileMode
-	Addr string // dial: "network addr"
+	// UID, GID and Dir are those of a File written by WriteFiles.
+	UID, GID int
+	Dir      bool
+	Addr     string // dial: "network addr"
 }
 
 var _ Host = (*Fake)(nil)
@@ -76,6 +83,36 @@ func (f *Fake) SetFile(path string, data []byte, mode fs.FileMode) {
 	f.files[path] = fakeFile{data: clone(data), mode: mode}
 }
 
+// SetFiles puts files (and, with Dir set, directories) with their owners on
+// the fake node without recording calls.
+func (f *Fake) SetFiles(files ...File) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ff := range files {
+		f.files[ff.Path] = toFakeFile(ff)
+	}
+}
+
+// Stat returns everything known about path: content, mode, owner and
+// whether it is a directory.
+func (f *Fake) Stat(path string) (File, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ff, ok := f.files[path]
+	if !ok {
+		return File{}, false
+	}
+	return ff.toFile(path), true
+}
+
+func toFakeFile(f File) fakeFile {
+	return fakeFile{data: clone(f.Data), mode: f.Mode, uid: f.UID, gid: f.GID, dir: f.Dir}
+}
+
+func (ff fakeFile) toFile(path string) File {
+	return File{Path: path, Data: clone(ff.data), Mode: ff.mode, UID: ff.uid, GID: ff.gid, Dir: ff.dir}
+}
+
 // RemoveFile deletes a file from the fake node.
 func (f *Fake) RemoveFile(path string) {
 	f.mu.Lock()
@@ -91,7 +128,8 @@ func (f *Fake) File(path string) (data []byte, mode fs.FileMode, ok bool) {
 	return clone(ff.data), ff.mode, ok
 }
 
-// Files lists the paths on the fake node, sorted.
+// Files lists the paths on the fake node (directories written by WriteFiles
+// included), sorted.
 func (f *Fake) Files() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -217,18 +255,79 @@ func (f *Fake) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("node %s: %w", f.name, &fs.PathError{Op: "read", Path: path, Err: fs.ErrNotExist})
 	}
+	if ff.dir {
+		return nil, fmt.Errorf("node %s: reading %s: is a directory", f.name, path)
+	}
 	return clone(ff.data), nil
 }
 
-// FileMode returns the mode a file was written with.
-func (f *Fake) FileMode(ctx context.Context, path string) (fs.FileMode, error) {
+// ReadFiles records a read per path and returns copies of the files.
+func (f *Fake) ReadFiles(ctx context.Context, paths []string) (map[string]File, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ff, ok := f.files[path]
-	if !ok {
-		return 0, fmt.Errorf("node %s: %w", f.name, &fs.PathError{Op: "stat", Path: path, Err: fs.ErrNotExist})
+	for _, p := range paths {
+		f.calls = append(f.calls, Call{Kind: CallRead, Path: p})
 	}
-	return ff.mode, nil
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]File, len(paths))
+	for _, p := range paths {
+		ff, ok := f.files[p]
+		switch {
+		case !ok:
+		case ff.dir:
+			return nil, fmt.Errorf("node %s: reading %s: is a directory", f.name, p)
+		default:
+			out[p] = ff.toFile(p)
+		}
+	}
+	return out, nil
+}
+
+// WriteFiles records a write per entry and stores the batch. Like the real
+// hosts it refuses the whole batch, storing nothing, when an entry could not
+// be staged: a file where a directory is needed or the other way round.
+func (f *Fake) WriteFiles(ctx context.Context, files []File) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ff := range files {
+		f.calls = append(f.calls, Call{Kind: CallWrite, Path: ff.Path, Data: clone(ff.Data), Mode: ff.Mode, UID: ff.UID, GID: ff.GID, Dir: ff.Dir})
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkBatch(files); err != nil {
+		return fmt.Errorf("node %s: %w", f.name, err)
+	}
+	for _, ff := range files {
+		if err := f.stageable(ff); err != nil {
+			return fmt.Errorf("node %s: writing %s: %w", f.name, ff.Path, err)
+		}
+	}
+	for _, ff := range files {
+		f.files[ff.Path] = toFakeFile(ff)
+	}
+	return nil
+}
+
+// stageable checks ff against the stored entries. Parent directories the
+// fake never heard of count as created, as by mkdir -p.
+func (f *Fake) stageable(ff File) error {
+	if old, ok := f.files[ff.Path]; ok && old.dir != ff.Dir {
+		if old.dir {
+			return errors.New("is a directory")
+		}
+		return errors.New("not a directory")
+	}
+	for dir := path.Dir(ff.Path); ; dir = path.Dir(dir) {
+		if old, ok := f.files[dir]; ok && !old.dir {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		if next := path.Dir(dir); next == dir {
+			return nil
+		}
+	}
 }
 
 func (f *Fake) WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -80,18 +82,6 @@ func (h *LocalHost) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	return b, nil
 }
 
-// FileMode returns the permission bits of path.
-func (h *LocalHost) FileMode(ctx context.Context, path string) (fs.FileMode, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, fmt.Errorf("node %s: %w", h.name, err)
-	}
-	return fi.Mode().Perm(), nil
-}
-
 // WriteFile writes a temporary file in the target directory (so the rename
 // stays within one filesystem and is atomic), syncs it and renames it over
 // path.
@@ -136,13 +126,195 @@ func (h *LocalHost) WriteFile(ctx context.Context, path string, data []byte, mod
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	// Make the rename itself durable; failing to sync a directory is not
-	// worth failing the write for.
+	syncDir(dir)
+	return nil
+}
+
+// ReadFiles reads paths with the same results as SSHHost.ReadFiles: a path
+// that is missing, or has a file where a directory should be (test -e is
+// false for both), is absent from the result.
+func (h *LocalHost) ReadFiles(ctx context.Context, paths []string) (map[string]File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	files := make(map[string]File, len(paths))
+	for _, p := range uniquePaths(paths) {
+		f, err := readLocalFile(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		case err != nil:
+			return nil, fmt.Errorf("node %s: reading %s: %w", h.name, p, err)
+		default:
+			files[p] = f
+		}
+	}
+	return files, nil
+}
+
+func readLocalFile(p string) (File, error) {
+	// Stat before opening: opening a FIFO would block.
+	fi, err := os.Stat(p)
+	if err != nil {
+		return File{}, err
+	}
+	if err := checkRegular(fi); err != nil {
+		return File{}, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	// Mode and owner of the file actually read, in case p was replaced
+	// since the Stat.
+	if fi, err = f.Stat(); err != nil {
+		return File{}, err
+	}
+	if err := checkRegular(fi); err != nil {
+		return File{}, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return File{}, err
+	}
+	uid, gid, _ := fileOwner(fi)
+	return File{Path: p, Data: data, Mode: fi.Mode().Perm(), UID: uid, GID: gid}, nil
+}
+
+func checkRegular(fi fs.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		return errors.New("is a directory")
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	return nil
+}
+
+// WriteFiles stages every file as a temporary file next to its target and
+// renames them into place only when all are staged, like
+// SSHHost.WriteFiles. chown is skipped when the owner is already right, so
+// a batch owned by the current user works without root.
+func (h *LocalHost) WriteFiles(ctx context.Context, files []File) (err error) {
+	if len(files) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkBatch(files); err != nil {
+		return fmt.Errorf("node %s: %w", h.name, err)
+	}
+	type staged struct{ tmp, path string }
+	var temps []staged
+	defer func() {
+		if err != nil {
+			for _, s := range temps {
+				os.Remove(s.tmp)
+			}
+		}
+	}()
+	for _, f := range files {
+		if f.Dir {
+			if err := makeLocalDir(f); err != nil {
+				return fmt.Errorf("node %s: creating directory %s: %w", h.name, f.Path, err)
+			}
+		}
+	}
+	for _, f := range files {
+		if f.Dir {
+			continue
+		}
+		tmp, err := stageLocalFile(f)
+		if tmp != "" {
+			temps = append(temps, staged{tmp, f.Path})
+		}
+		if err != nil {
+			return fmt.Errorf("node %s: writing %s: %w", h.name, f.Path, err)
+		}
+	}
+	// The last point at which giving up leaves every target as it was.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dirs := map[string]bool{}
+	for _, s := range temps {
+		if err := os.Rename(s.tmp, s.path); err != nil {
+			return fmt.Errorf("node %s: writing %s: %w", h.name, s.path, err)
+		}
+		dirs[filepath.Dir(s.path)] = true
+	}
+	for dir := range dirs {
+		syncDir(dir)
+	}
+	return nil
+}
+
+func makeLocalDir(f File) error {
+	if err := os.MkdirAll(f.Path, 0o755); err != nil {
+		return err
+	}
+	fi, err := os.Stat(f.Path)
+	if err != nil {
+		return err
+	}
+	if err := chownIfNeeded(fi, f, func(uid, gid int) error { return os.Chown(f.Path, uid, gid) }); err != nil {
+		return err
+	}
+	return os.Chmod(f.Path, f.Mode.Perm())
+}
+
+// stageLocalFile writes f to a temporary file next to it and returns the
+// temporary file's name, also on failure once it exists.
+func stageLocalFile(f File) (tmp string, err error) {
+	if fi, err := os.Stat(f.Path); err == nil && fi.IsDir() {
+		return "", errors.New("is a directory")
+	}
+	dir := filepath.Dir(f.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	t, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".haadm-tmp-*")
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if cerr := t.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := t.Write(f.Data); err != nil {
+		return t.Name(), err
+	}
+	fi, err := t.Stat()
+	if err != nil {
+		return t.Name(), err
+	}
+	if err := chownIfNeeded(fi, f, t.Chown); err != nil {
+		return t.Name(), err
+	}
+	// After chown, which may clear mode bits; and explicit rather than a
+	// create mode, which the umask would change.
+	if err := t.Chmod(f.Mode.Perm()); err != nil {
+		return t.Name(), err
+	}
+	return t.Name(), t.Sync()
+}
+
+func chownIfNeeded(fi fs.FileInfo, f File, chown func(uid, gid int) error) error {
+	if uid, gid, ok := fileOwner(fi); ok && uid == f.UID && gid == f.GID {
+		return nil
+	}
+	return chown(f.UID, f.GID)
+}
+
+// syncDir makes a rename durable; failing to sync a directory is not worth
+// failing the write for.
+func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	return nil
 }
 
 func (h *LocalHost) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {

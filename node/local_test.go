@@ -45,9 +45,6 @@ func TestLocalHost(t *testing.T) {
 		if fi.Mode() != mode || !bytes.Equal(got, data) || err != nil {
 			t.Errorf("after write %v: mode %v, %q, %v", mode, fi.Mode(), got, err)
 		}
-		if m, err := h.FileMode(ctx, p); m != mode || err != nil {
-			t.Errorf("FileMode = %v, %v", m, err)
-		}
 	}
 	assertNoTempFiles(t, dir)
 	if err := h.WriteFile(ctx, filepath.Join(p, "below-a-file"), nil, 0o600); err == nil {

@@ -301,8 +301,7 @@ func (h *SSHHost) Output(ctx context.Context, cmd string) (string, error) {
 	return string(out), err
 }
 
-// Run runs cmd and returns its stdout; over SSH it is the same as Output,
-// the difference matters to the dry-run Recorder.
+// Run runs cmd and returns its stdout; over SSH it is the same as Output.
 func (h *SSHHost) Run(ctx context.Context, cmd string) (string, error) {
 	return h.Output(ctx, cmd)
 }
@@ -312,21 +311,6 @@ func (h *SSHHost) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	q := shellQuote(p)
 	out, err := h.exec(ctx, fmt.Sprintf("test -e %s || exit %d; exec cat -- %s", q, remoteNotFoundExit, q), nil)
 	return out, h.notExist(err, "read", p)
-}
-
-// FileMode returns the permission bits of p; the Recorder uses it to notice
-// a write that only changes the mode.
-func (h *SSHHost) FileMode(ctx context.Context, p string) (fs.FileMode, error) {
-	q := shellQuote(p)
-	out, err := h.exec(ctx, fmt.Sprintf("test -e %s || exit %d; exec stat -c %%a -- %s", q, remoteNotFoundExit, q), nil)
-	if err != nil {
-		return 0, h.notExist(err, "stat", p)
-	}
-	m, err := strconv.ParseUint(strings.TrimSpace(string(out)), 8, 32)
-	if err != nil {
-		return 0, fmt.Errorf("node %s: stat %s: unexpected output %q", h.name, p, out)
-	}
-	return fs.FileMode(m).Perm(), nil
 }
 
 func (h *SSHHost) notExist(err error, op, p string) error {
@@ -367,6 +351,272 @@ func writeScript(p string, size int, mode fs.FileMode, suffix string) string {
 		`mv -f -- "$t" "$f"`,
 		"trap - EXIT",
 	}, "\n")
+}
+
+// ReadFiles reads every path in one session. The script frames each file
+// (see readFilesScript), so binary content and a missing final newline come
+// through as they are, and a stream cut short or garbled fails to parse
+// instead of yielding a wrong file.
+func (h *SSHHost) ReadFiles(ctx context.Context, paths []string) (map[string]File, error) {
+	paths = uniquePaths(paths)
+	if len(paths) == 0 {
+		return map[string]File{}, nil
+	}
+	out, err := h.exec(ctx, readFilesScript(paths), nil)
+	if err != nil {
+		return nil, h.readFilesError(err, paths)
+	}
+	files, _, err := parseReadFiles(out, paths)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", h.name, err)
+	}
+	return files, nil
+}
+
+// readFilesPrologue defines r INDEX PATH, which prints
+//
+//	haadm-file INDEX missing
+//
+// or
+//
+//	haadm-file INDEX present MODE UID GID SIZE
+//	<SIZE bytes>
+//	haadm-end INDEX
+//
+// and stops the script for anything that exists but is not a regular file.
+// stat and cat both work on one open descriptor, so a file replaced by a
+// rename in between cannot pair one file's size with another's content; a
+// file changed in place shows up as a missing or misplaced trailer.
+const readFilesPrologue = `set -e
+trap 'exit 1' HUP INT TERM PIPE
+r() {
+	if [ ! -e "$2" ]; then printf 'haadm-file %s missing\n' "$1"; return 0; fi
+	if [ -d "$2" ]; then printf '%s: is a directory\n' "$2" >&2; exit 1; fi
+	if [ ! -f "$2" ]; then printf '%s: not a regular file\n' "$2" >&2; exit 1; fi
+	exec 3< "$2"
+	s=$(stat -L -c '%a %u %g %s' /dev/fd/3)
+	printf 'haadm-file %s present %s\n' "$1" "$s"
+	cat <&3
+	exec 3<&-
+	printf '\nhaadm-end %s\n' "$1"
+}
+`
+
+func readFilesScript(paths []string) string {
+	var b strings.Builder
+	b.WriteString(readFilesPrologue)
+	for i, p := range paths {
+		fmt.Fprintf(&b, "r %d %s\n", i, shellQuote(p))
+	}
+	fmt.Fprintf(&b, "printf 'haadm-done %%s\\n' %d\n", len(paths))
+	return b.String()
+}
+
+// maxReadHeader bounds a header line, so that garbage without a newline is
+// reported as such rather than scanned as one enormous header.
+const maxReadHeader = 128
+
+// parseReadFiles parses readFilesScript's output strictly. done is the
+// number of paths whose entries are complete, which for a script that
+// stopped early is the index of the path it stopped at. The returned Data
+// share out's memory but are capped, so appending to one cannot overwrite
+// the next.
+func parseReadFiles(out []byte, paths []string) (files map[string]File, done int, err error) {
+	files = make(map[string]File, len(paths))
+	pos := 0
+	header := func() []string {
+		i := bytes.IndexByte(out[pos:], '\n')
+		if i < 0 || i > maxReadHeader {
+			return nil
+		}
+		f := strings.Split(string(out[pos:pos+i]), " ")
+		pos += i + 1
+		return f
+	}
+	bad := func(i int, what string) (map[string]File, int, error) {
+		return nil, i, fmt.Errorf("reading %s: malformed output of the read script at byte %d: %s", paths[i], pos, what)
+	}
+	for i, p := range paths {
+		idx := strconv.Itoa(i)
+		start := pos
+		h := header()
+		switch {
+		case h == nil:
+			return bad(i, "no header line")
+		case len(h) == 3 && h[0] == "haadm-file" && h[1] == idx && h[2] == "missing":
+			continue
+		case len(h) != 7 || h[0] != "haadm-file" || h[1] != idx || h[2] != "present":
+			pos = start
+			return bad(i, "unexpected header")
+		}
+		mode, errMode := strconv.ParseUint(h[3], 8, 12)
+		uid, errUID := strconv.ParseUint(h[4], 10, 31)
+		gid, errGID := strconv.ParseUint(h[5], 10, 31)
+		size, errSize := strconv.ParseUint(h[6], 10, 62)
+		if errors.Join(errMode, errUID, errGID, errSize) != nil {
+			pos = start
+			return bad(i, fmt.Sprintf("unexpected header %q", strings.Join(h, " ")))
+		}
+		trailer := "\nhaadm-end " + idx + "\n"
+		if uint64(len(out)-pos) < size+uint64(len(trailer)) {
+			return bad(i, fmt.Sprintf("output ends within the %d bytes of content", size))
+		}
+		end := pos + int(size)
+		if string(out[end:end+len(trailer)]) != trailer {
+			return bad(i, fmt.Sprintf("no trailer after %d bytes of content (did the file change while being read?)", size))
+		}
+		files[p] = File{Path: p, Data: out[pos:end:end], Mode: fs.FileMode(mode).Perm(), UID: int(uid), GID: int(gid)}
+		pos = end + len(trailer)
+	}
+	if rest := string(out[pos:]); rest != fmt.Sprintf("haadm-done %d\n", len(paths)) {
+		return nil, len(paths), fmt.Errorf("reading files: malformed output of the read script at byte %d: %d bytes instead of the end marker", pos, len(rest))
+	}
+	return files, len(paths), nil
+}
+
+// readFilesError drops stdout from the error: it is file content, private
+// keys among it, and errors end up in terminals and bug reports. When the
+// script stopped by itself, the error names the path it stopped at.
+func (h *SSHHost) readFilesError(err error, paths []string) error {
+	var ce *CmdError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	c := *ce
+	c.Stdout = nil
+	if c.Err != nil || c.ExitCode < 0 {
+		return &c
+	}
+	if _, done, _ := parseReadFiles(ce.Stdout, paths); done < len(paths) {
+		return fmt.Errorf("node %s: reading %s: %w", h.name, paths[done], &c)
+	}
+	return &c
+}
+
+func uniquePaths(paths []string) []string {
+	seen := make(map[string]bool, len(paths))
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// WriteFiles writes the batch in one session with the files' bytes one after
+// the other on stdin: the script itself travels as a single exec argument,
+// which the kernel limits to 128 KiB, less than a handful of manifests and
+// certificates. See writeFilesScript for how a failure leaves the targets
+// alone.
+func (h *SSHHost) WriteFiles(ctx context.Context, files []File) error {
+	if len(files) == 0 {
+		return nil
+	}
+	if err := checkBatch(files); err != nil {
+		return fmt.Errorf("node %s: %w", h.name, err)
+	}
+	var data []io.Reader
+	for _, f := range files {
+		if !f.Dir {
+			data = append(data, bytes.NewReader(f.Data))
+		}
+	}
+	_, err := h.exec(ctx, writeFilesScript(files, randomSuffix()), io.MultiReader(data...))
+	return err
+}
+
+// checkBatch rejects what the write scripts would misinterpret.
+func checkBatch(files []File) error {
+	for _, f := range files {
+		switch base := path.Base(f.Path); {
+		case f.Path == "":
+			return errors.New("writing files: empty path")
+		case f.UID < 0 || f.GID < 0:
+			return fmt.Errorf("writing %s: invalid owner %s", f.Path, f.Owner())
+		case f.Dir && len(f.Data) > 0:
+			return fmt.Errorf("writing %s: a directory entry with %d bytes of data", f.Path, len(f.Data))
+		case !f.Dir && (strings.HasSuffix(f.Path, "/") || base == "." || base == ".."):
+			return fmt.Errorf("writing %s: not a file name", f.Path)
+		}
+	}
+	return nil
+}
+
+// writeFilesScript stages every file as a temporary file next to its
+// target, reading exactly its size from stdin (GNU head -c reads no more
+// than it writes, so the next file's bytes stay on stdin), checks the size
+// (a dropped connection looks like a short stdin, not an error), sets owner
+// and mode and syncs; only then does it rename them all into place. Until
+// the renames start, any failure removes the temporary files and leaves
+// every target as it was. The renames themselves are not one atomic step,
+// but each is a rename within a directory, which fails only for reasons
+// (a read-only or full filesystem) that the staging would have hit first.
+//
+// Directory entries are created and given their mode and owner during
+// staging, since files of the batch may go into them; they are not undone
+// when a later entry fails.
+func writeFilesScript(files []File, suffix string) string {
+	var dirs, stage, commit, temps, parents []string
+	seen := map[string]bool{}
+	for i, f := range files {
+		if f.Dir {
+			dirs = append(dirs, fmt.Sprintf("d %s %04o %s", shellQuote(f.Path), f.Mode.Perm(), f.Owner()))
+			continue
+		}
+		dir, base := path.Split(f.Path)
+		if dir == "" {
+			dir = "./"
+		}
+		if !seen[dir] {
+			seen[dir] = true
+			parents = append(parents, shellQuote(dir))
+		}
+		tmp := shellQuote(dir + "." + base + ".haadm-tmp-" + suffix + "-" + strconv.Itoa(i))
+		temps = append(temps, tmp)
+		stage = append(stage, fmt.Sprintf("s %d %s %04o %s %s", len(f.Data), tmp, f.Mode.Perm(), f.Owner(), shellQuote(f.Path)))
+		commit = append(commit, "mv -f -- "+tmp+" "+shellQuote(f.Path))
+	}
+	lines := []string{
+		"set -e",
+		"trap 'exit 1' HUP INT TERM PIPE",
+	}
+	if len(temps) > 0 {
+		lines = append(lines, "trap "+shellQuote("rm -f -- "+strings.Join(temps, " "))+" EXIT")
+	}
+	lines = append(lines,
+		`d() {`,
+		`	mkdir -p -- "$1"`,
+		`	chown "$3" -- "$1"`,
+		`	chmod "$2" -- "$1"`,
+		`}`,
+		`s() {`,
+		`	if [ -d "$5" ]; then printf '%s: is a directory\n' "$5" >&2; exit 1; fi`,
+		`	head -c "$1" > "$2"`,
+		`	n=$(($(wc -c < "$2")))`,
+		`	if [ "$n" -ne "$1" ]; then printf 'short write of %s: received %s of %s bytes\n' "$5" "$n" "$1" >&2; exit 1; fi`,
+		`	chown "$4" -- "$2"`,
+		`	chmod "$3" -- "$2"`,
+		`}`,
+	)
+	// Directories are made before the umask tightens, so that parents
+	// created on the way keep the usual permissions.
+	lines = append(lines, dirs...)
+	if len(temps) == 0 {
+		return strings.Join(lines, "\n")
+	}
+	lines = append(lines, "mkdir -p -- "+strings.Join(parents, " "), "umask 077")
+	lines = append(lines, stage...)
+	lines = append(lines, "sync -- "+strings.Join(temps, " ")+" 2>/dev/null || sync")
+	lines = append(lines, commit...)
+	lines = append(lines,
+		"trap - EXIT",
+		// Make the renames durable; a directory that cannot be synced is
+		// not worth failing a batch that is already in place.
+		"sync -- "+strings.Join(parents, " ")+" 2>/dev/null || :",
+	)
+	return strings.Join(lines, "\n")
 }
 
 func randomSuffix() string {

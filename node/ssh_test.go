@@ -75,9 +75,6 @@ func TestSSHFiles(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("ReadFile(missing) = %v, want fs.ErrNotExist", err)
 	}
-	if _, err := h.FileMode(ctx, filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("FileMode(missing) = %v, want fs.ErrNotExist", err)
-	}
 	// A directory exists but cannot be read: a CmdError, not "not exist".
 	_, err = h.ReadFile(ctx, dir)
 	var ce *CmdError
@@ -113,9 +110,6 @@ func TestSSHFiles(t *testing.T) {
 		got, err := h.ReadFile(ctx, f.path)
 		if err != nil || !bytes.Equal(got, f.data) {
 			t.Errorf("ReadFile(%s) = %d bytes, %v; want %d bytes", f.path, len(got), err, len(f.data))
-		}
-		if m, err := h.FileMode(ctx, f.path); err != nil || m != f.mode {
-			t.Errorf("FileMode(%s) = %v, %v", f.path, m, err)
 		}
 	}
 

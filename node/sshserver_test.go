@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +24,44 @@ type testSSHD struct {
 	port     int
 	hostKeys map[string]ssh.PublicKey // by ssh-keygen type: ed25519, ecdsa, rsa
 	userKey  string                   // private key file accepted by the server
-	logs     *bytes.Buffer
+	logs     *syncBuffer
+}
+
+// syncBuffer lets a test read sshd's log while sshd is still writing it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// sessions is the number of sessions (commands) sshd has started; it logs
+// each at LogLevel VERBOSE.
+func (s *testSSHD) sessions() int {
+	return strings.Count(s.logs.String(), "Starting session: ")
+}
+
+// waitSessions returns the session count once it has reached want, or
+// after a timeout. A session's log line is written before its command runs,
+// but reaches the buffer through a pipe, possibly after the call returned;
+// the short settling wait lets a session beyond want show up too.
+func (s *testSSHD) waitSessions(want int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for s.sessions() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	return s.sessions()
 }
 
 func (s *testSSHD) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
@@ -79,7 +117,7 @@ func startSSHD(t *testing.T, hostKeyTypes ...string) *testSSHD {
 		t.Fatalf("creating /run/sshd: %v", err)
 	}
 	dir := t.TempDir()
-	s := &testSSHD{dir: dir, hostKeys: map[string]ssh.PublicKey{}, logs: &bytes.Buffer{}}
+	s := &testSSHD{dir: dir, hostKeys: map[string]ssh.PublicKey{}, logs: &syncBuffer{}}
 
 	var cfg strings.Builder
 	for _, typ := range hostKeyTypes {

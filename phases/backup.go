@@ -7,37 +7,23 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/haadm/haadm/etcdm"
+	"github.com/haadm/haadm/node"
 )
 
 // Backup takes, before anything changes, an etcd snapshot (kept on the
 // operator's machine and on the first master) and an archive of
-// /etc/kubernetes of every node involved (and /etc/nginx of the LB node).
-type Backup struct{}
-
-func (Backup) Name() string { return "backup" }
-func (Backup) Description() string {
-	return "etcd snapshot and /etc/kubernetes of every node, before any change"
-}
-
-// Check says a backup is always worth taking when run alone; `promote`
-// skips it when no later phase has anything to change.
-func (Backup) Check(context.Context, *Cluster) (bool, string, error) {
-	return false, "take a fresh backup", nil
-}
-
-func (Backup) Apply(ctx context.Context, c *Cluster) error {
+// /etc/kubernetes of every node involved (and /etc/nginx of the LB nodes).
+// The runner takes it whenever a plan has work; it is not a phase.
+func Backup(ctx context.Context, c *Cluster) error {
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	nodeDir := "/var/backups/haadm/" + stamp
-	var names []string
-	for n := range c.Hosts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	hosts := keys(c.Hosts)
+	// Archives are independent: all nodes at once.
+	if err := forEach(len(hosts), func(i int) error {
+		n := hosts[i]
 		paths := "etc/kubernetes"
 		if slices.Contains(c.LBNodes(), n) {
 			paths += " etc/nginx"
@@ -47,31 +33,31 @@ func (Backup) Apply(ctx context.Context, c *Cluster) error {
 		if _, err := c.Host(n).Run(ctx, cmd); err != nil {
 			return err
 		}
-		if !c.Opts.DryRun {
-			c.Log.Step("backup", n, time.Since(t0), "archived /"+paths+" to "+nodeDir+"/etc.tgz")
-		}
-	}
-	return c.change("backup", c.First.Name, "etcd snapshot to "+c.Opts.BackupDir+"/"+stamp+" and "+c.First.Name+":"+nodeDir, "", func() error {
-		cli, err := c.EtcdClient(ctx)
-		if err != nil {
-			return err
-		}
-		var buf bytes.Buffer
-		size, sum, err := etcdm.Snapshot(ctx, cli, &buf)
-		if err != nil {
-			return err
-		}
-		local := filepath.Join(c.Opts.BackupDir, stamp)
-		if err := os.MkdirAll(local, 0o700); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(local, "etcd-snapshot.db"), buf.Bytes(), 0o600); err != nil {
-			return err
-		}
-		if err := c.Host(c.First.Name).WriteFile(ctx, nodeDir+"/etcd-snapshot.db", buf.Bytes(), 0o600); err != nil {
-			return err
-		}
-		c.Log.Detail("backup", c.First.Name, fmt.Sprintf("etcd snapshot %d bytes sha256 %s", size, sum))
+		c.Log.Step("backup", n, time.Since(t0), "/"+paths+" archived to "+nodeDir+"/etc.tgz")
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	cli, err := c.EtcdClient(ctx)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	size, sum, err := etcdm.Snapshot(ctx, cli, &buf)
+	if err != nil {
+		return err
+	}
+	local := filepath.Join(c.Opts.BackupDir, stamp)
+	if err := os.MkdirAll(local, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(local, "etcd-snapshot.db"), buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	if err := c.Host(c.First.Name).WriteFiles(ctx, []node.File{{Path: nodeDir + "/etcd-snapshot.db", Data: buf.Bytes(), Mode: 0o600}}); err != nil {
+		return err
+	}
+	c.Log.Step("backup", c.First.Name, time.Since(t0), fmt.Sprintf("etcd snapshot (%d bytes, sha256 %s) verified, kept in %s and %s:%s", size, sum[:12], local, c.First.Name, nodeDir))
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 )
 
@@ -23,6 +26,7 @@ const backupCmdPrefix = "mkdir -p /var/backups/haadm/"
 // that it reaches both the operator's machine and shaolin, intact, and that
 // every node archived /etc/kubernetes (the LB node /etc/nginx too).
 func TestBackup(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, setup{})
 	f.startEtcd()
 	ctx := t.Context()
@@ -37,7 +41,7 @@ func TestBackup(t *testing.T) {
 	for _, h := range f.fakes {
 		h.Respond(backupCmdPrefix, "", nil)
 	}
-	if err := (Backup{}).Apply(ctx, f.c); err != nil {
+	if err := Backup(ctx, f.c); err != nil {
 		t.Fatal(err)
 	}
 
@@ -80,8 +84,21 @@ func TestBackup(t *testing.T) {
 		t.Errorf("writes on shaolin: %v", w)
 	}
 	sum := sha256.Sum256(snap)
-	mustContain(t, f.detail.String(), "etcd snapshot "+strconv.Itoa(len(snap))+" bytes sha256 "+hex.EncodeToString(sum[:]))
-	mustContain(t, f.console.String(), "[backup] emei: archived /etc/kubernetes etc/nginx to "+nodeDir+"/etc.tgz")
+	mustContain(t, f.console.String(), "[backup] shaolin: etcd snapshot ("+strconv.Itoa(len(snap))+" bytes, sha256 "+hex.EncodeToString(sum[:])[:12]+") verified, kept in "+
+		filepath.Join(f.c.Opts.BackupDir, stamp)+" and shaolin:"+nodeDir)
+	mustContain(t, f.console.String(), "[backup] emei: /etc/kubernetes etc/nginx archived to "+nodeDir+"/etc.tgz (")
+	// One command per node; the snapshot reaches shaolin in one write.
+	for n := range f.fakes {
+		want := map[string]int{"Run": 1}
+		if n == "shaolin" {
+			want = map[string]int{"Run": 1, "WriteFiles": 1, "ReadFiles": 1} // and the etcd credentials
+		}
+		got := f.meters[n].counts()
+		delete(got, "Dial")
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: round trips %v, want %v", n, got, want)
+		}
+	}
 
 	// The snapshot is a bolt database (plus etcd's sha256 trailer) holding
 	// the key written before: restorable with etcdutl.
@@ -114,9 +131,12 @@ func TestBackup(t *testing.T) {
 }
 
 // TestBackupStopsOnFailure: a node that cannot archive stops the backup
-// before the snapshot, with the node's error.
+// before the snapshot, with the node's error; the other nodes' archives,
+// taken at the same time, are harmless.
 func TestBackupStopsOnFailure(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, setup{})
+	f.useFakeEtcd(labVoters()...)
 	for n, h := range f.fakes {
 		if n == "emei" {
 			h.Fail(backupCmdPrefix, 2, "tar: etc/kubernetes: Cannot open: Permission denied")
@@ -124,7 +144,7 @@ func TestBackupStopsOnFailure(t *testing.T) {
 			h.Respond(backupCmdPrefix, "", nil)
 		}
 	}
-	err := Backup{}.Apply(t.Context(), f.c)
+	err := Backup(t.Context(), f.c)
 	if err == nil {
 		t.Fatal("Backup succeeded although emei's archive failed")
 	}
@@ -132,56 +152,57 @@ func TestBackupStopsOnFailure(t *testing.T) {
 	if entries, _ := os.ReadDir(f.c.Opts.BackupDir); len(entries) != 0 {
 		t.Errorf("backup dir holds %v after a failure", entries)
 	}
-	// Archives are taken in name order: wudang, after emei, never ran.
-	if got := f.calls("wudang", node.CallRun); len(got) != 0 {
-		t.Errorf("wudang ran %v after emei failed", got)
+	if w := f.calls("shaolin", node.CallWrite); len(w) != 0 {
+		t.Errorf("snapshot taken after a failed archive: writes %v", w)
 	}
 }
 
-// TestBackupDryRun records the archive commands and plans the snapshot;
-// nothing runs, no snapshot is taken (there is no etcd to take it from).
-func TestBackupDryRun(t *testing.T) {
-	f := newFixture(t, setup{DryRun: true})
-	if err := (Backup{}).Apply(t.Context(), f.c); err != nil {
-		t.Fatal(err)
+// TestBackupSnapshotFails: without a snapshot there is no backup, and
+// nothing is left on the operator's machine that looks like one.
+func TestBackupSnapshotFails(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{})
+	f.useFakeEtcd(labVoters()...).snapErr = errors.New("etcdserver: request timed out")
+	for _, h := range f.fakes {
+		h.Respond(backupCmdPrefix, "", nil)
 	}
-	for n, r := range f.recs {
-		ch := r.Changes()
-		if len(ch) != 1 || ch[0].Kind != node.ChangeRun || !strings.HasPrefix(ch[0].Cmd, backupCmdPrefix) {
-			t.Errorf("%s: changes %v", n, ch)
-		}
-		if got := f.calls(n, node.CallRun); len(got) != 0 {
-			t.Errorf("%s: dry run ran %v", n, got)
-		}
-	}
-	if len(f.c.Plan.Items) != 1 || !strings.HasPrefix(f.c.Plan.Items[0].What, "etcd snapshot to "+f.c.Opts.BackupDir+"/") {
-		t.Errorf("plan = %+v", f.c.Plan.Items)
+	err := Backup(t.Context(), f.c)
+	if err == nil || !strings.Contains(err.Error(), "starting etcd snapshot: etcdserver: request timed out") {
+		t.Fatalf("Backup = %v", err)
 	}
 	if entries, _ := os.ReadDir(f.c.Opts.BackupDir); len(entries) != 0 {
-		t.Errorf("dry run wrote %v", entries)
+		t.Errorf("backup dir holds %v", entries)
 	}
-	if done, _, _ := (Backup{}).Check(t.Context(), f.c); done {
-		t.Error("Backup.Check says done: run alone, a backup is always taken")
+	if w := f.calls("shaolin", node.CallWrite); len(w) != 0 {
+		t.Errorf("shaolin: wrote %v", w)
 	}
 }
 
 // TestBackupArchivesNginx: /etc/nginx is archived wherever haadm runs nginx.
 func TestBackupArchivesNginx(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		opts      Options
 		withNginx []string
 	}{
 		{Options{Nodes: []string{"emei", "wudang"}, LBNode: "wudang"}, []string{"wudang"}},
-		{Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}, []string{"emei", "shaolin", "wudang"}},
-		{Options{Nodes: []string{"emei", "wudang"}, LBMode: "none", Endpoint: "k8s-api.lab:6443"}, nil},
+		{Options{Nodes: []string{"emei", "wudang"}, LBMode: lb.ModeNodeLocal}, []string{"emei", "shaolin", "wudang"}},
+		{Options{Nodes: []string{"emei", "wudang"}, LBMode: lb.ModeNone, Endpoint: "k8s-api.lab:6443"}, nil},
 	} {
-		f := newFixture(t, setup{DryRun: true, Opts: tt.opts})
-		if err := (Backup{}).Apply(t.Context(), f.c); err != nil {
+		f := newFixture(t, setup{Opts: tt.opts})
+		f.useFakeEtcd(labVoters()...)
+		for _, h := range f.fakes {
+			h.Respond(backupCmdPrefix, "", nil)
+		}
+		if err := Backup(t.Context(), f.c); err != nil {
 			t.Fatal(err)
 		}
 		var got []string
 		for _, n := range []string{"emei", "shaolin", "wudang"} {
-			if ch := f.recs[n].Changes(); len(ch) == 1 && strings.HasSuffix(ch[0].Cmd, " etc/kubernetes etc/nginx") {
+			runs := f.calls(n, node.CallRun)
+			if len(runs) != 1 || !strings.HasPrefix(runs[0], backupCmdPrefix) {
+				t.Errorf("%s ran %q", n, runs)
+			} else if strings.HasSuffix(runs[0], " etc/kubernetes etc/nginx") {
 				got = append(got, n)
 			}
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/lb"
+	"github.com/haadm/haadm/node"
 )
 
 // Certs gives every new master the cluster's shared CA, service-account and
@@ -25,236 +27,198 @@ func (Certs) Name() string { return "certs" }
 func (Certs) Description() string {
 	return "shared CAs to the new masters; per-node apiserver/etcd certs with node, LB and service SANs"
 }
+func (Certs) Uses() Uses { return UsesEndpoint }
 
 // certRenewMargin: a certificate that expires sooner is re-issued rather than copied forward.
 const certRenewMargin = 30 * 24 * time.Hour
 
-func sharedPKIFiles() []string {
-	return []string{"ca.crt", "ca.key", "sa.key", "sa.pub", "front-proxy-ca.crt", "front-proxy-ca.key", "etcd/ca.crt", "etcd/ca.key"}
+// leaf is one certificate a master must hold.
+type leaf struct {
+	name string // path under pki without extension, e.g. "etcd/server"
+	ca   *certs.CA
+	spec certs.Spec
 }
 
-// certTask is one certificate (or shared file) a node lacks.
-type certTask struct {
-	node   string
-	name   string // path under pki without extension, e.g. "etcd/server"
-	shared []byte // for shared files: the content to copy
-	ca     *certs.CA
-	spec   certs.Spec
-	why    string
-}
-
-func (Certs) Check(ctx context.Context, c *Cluster) (bool, string, error) {
-	tasks, err := certTasks(ctx, c)
+func (Certs) Plan(ctx context.Context, c *Cluster) (*Work, error) {
+	src, err := c.sourceFiles(ctx)
 	if err != nil {
-		return false, "", err
+		return nil, err
 	}
-	return len(tasks) == 0, describeCertTasks(tasks), nil
-}
-
-func (Certs) Apply(ctx context.Context, c *Cluster) error {
-	tasks, err := certTasks(ctx, c)
-	if err != nil {
+	masters := c.Masters()
+	steps := make([]*Step, len(masters))
+	// Nodes are independent: read each in one round trip, all at once.
+	err = forEach(len(masters), func(i int) error {
+		var err error
+		steps[i], err = planNodeCerts(ctx, c, src, masters[i], time.Now())
 		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	byNode := map[string][]certTask{}
-	var order []string
-	for _, t := range tasks {
-		if _, ok := byNode[t.node]; !ok {
-			order = append(order, t.node)
+	w := &Work{PerNode: true}
+	for _, s := range steps {
+		if s != nil {
+			w.add(*s)
 		}
-		byNode[t.node] = append(byNode[t.node], t)
 	}
-	return forEach(len(order), func(i int) error {
-		for _, t := range byNode[order[i]] {
-			if t.shared != nil {
-				if _, err := c.ensureFile(ctx, "certs", t.node, pkiDir+"/"+t.name, t.shared, keyMode(t.name)); err != nil {
-					return err
-				}
+	return w, nil
+}
+
+// Reads are every master's PKI files.
+func (Certs) Reads(c *Cluster) map[string][]string {
+	out := map[string][]string{}
+	for _, m := range c.Masters() {
+		out[m.Name] = certPaths(c, m)
+	}
+	return out
+}
+
+// leafNames are the certificates a master holds, by path under pki
+// without extension; the first master already has all but the
+// apiserver's, which gains the LB names.
+func leafNames(first bool) []string {
+	if first {
+		return []string{"apiserver"}
+	}
+	return []string{"apiserver", "apiserver-kubelet-client", "front-proxy-client", "apiserver-etcd-client", "etcd/server", "etcd/peer", "etcd/healthcheck-client"}
+}
+
+// certPaths are the PKI files of master m that the plan compares.
+func certPaths(c *Cluster, m NodeInfo) []string {
+	first := m.Name == c.First.Name
+	var paths []string
+	if !first {
+		for _, f := range sharedPKIFiles() {
+			paths = append(paths, pkiDir+"/"+f)
+		}
+	}
+	for _, l := range leafNames(first) {
+		paths = append(paths, pkiDir+"/"+l+".crt", pkiDir+"/"+l+".key")
+	}
+	return paths
+}
+
+// leaves are the certificates node m must hold; the first master already
+// has all but the apiserver's, which gains the LB names.
+func leaves(c *Cluster, src *source, m NodeInfo) ([]leaf, error) {
+	api, err := apiserverSpec(c, m)
+	if err != nil {
+		return nil, err
+	}
+	out := []leaf{{name: "apiserver", ca: src.ca, spec: api}}
+	if m.Name == c.First.Name {
+		return out, nil
+	}
+	nf := certs.NodeFacts{Name: m.Name, IP: net.ParseIP(m.IP)}
+	srv, err := certs.EtcdServer(nf)
+	if err != nil {
+		return nil, err
+	}
+	peer, err := certs.EtcdPeer(nf)
+	if err != nil {
+		return nil, err
+	}
+	return append(out,
+		leaf{name: "apiserver-kubelet-client", ca: src.ca, spec: src.kubeletClient},
+		leaf{name: "front-proxy-client", ca: src.frontProxyCA, spec: certs.FrontProxyClient()},
+		leaf{name: "apiserver-etcd-client", ca: src.etcdCA, spec: certs.APIServerEtcdClient()},
+		leaf{name: "etcd/server", ca: src.etcdCA, spec: srv},
+		leaf{name: "etcd/peer", ca: src.etcdCA, spec: peer},
+		leaf{name: "etcd/healthcheck-client", ca: src.etcdCA, spec: certs.EtcdHealthcheckClient()},
+	), nil
+}
+
+// planNodeCerts reads every PKI file of node m at once and returns the step
+// that writes what is missing or wrong, certificates already issued; nil
+// when the node is done.
+func planNodeCerts(ctx context.Context, c *Cluster, src *source, m NodeInfo, now time.Time) (*Step, error) {
+	first := m.Name == c.First.Name
+	want, err := leaves(c, src, m)
+	if err != nil {
+		return nil, err
+	}
+	have, err := c.Host(m.Name).ReadFiles(ctx, certPaths(c, m))
+	if err != nil {
+		return nil, err
+	}
+	var files []node.File
+	var details []string
+	if !first {
+		for _, f := range sharedPKIFiles() {
+			p := pkiDir + "/" + f
+			s := src.shared[f]
+			if h, ok := have[p]; ok && string(h.Data) == string(s.Data) && h.Mode == s.Mode && h.UID == s.UID && h.GID == s.GID {
 				continue
 			}
-			if err := issueOnNode(ctx, c, t); err != nil {
-				return err
+			files = append(files, node.File{Path: p, Data: s.Data, Mode: s.Mode, UID: s.UID, GID: s.GID})
+			details = append(details, fileDetail(p, have, s.Data, "copy from "+c.First.Name))
+		}
+	}
+	for _, l := range want {
+		crtPath, keyPath := pkiDir+"/"+l.name+".crt", pkiDir+"/"+l.name+".key"
+		why := ""
+		crt, ok := have[crtPath]
+		switch cert, err := certs.ParseCertPEM(crt.Data); {
+		case !ok:
+			why = "missing"
+		case err != nil:
+			why = "unreadable: " + err.Error()
+		default:
+			// Never drop a SAN somebody added by hand.
+			l.spec = unionSANs(l.spec, certs.SpecOf(cert))
+			if ok, err := certs.Matches(cert, l.spec, l.ca.Cert, now, certRenewMargin); !ok {
+				why = fmt.Sprint(err)
 			}
 		}
-		return nil
-	})
-}
-
-func keyMode(name string) fs.FileMode {
-	if strings.HasSuffix(name, ".key") {
-		return 0o600
+		if why == "" {
+			continue
+		}
+		issued, err := issue(l, have[keyPath].Data, now)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: issue %s: %w", m.Name, l.name, err)
+		}
+		if issued.newKey != nil {
+			files = append(files, node.File{Path: keyPath, Data: issued.newKey, Mode: 0o600})
+		}
+		files = append(files, node.File{Path: crtPath, Data: issued.crt, Mode: 0o644})
+		details = append(details, fileDetail(crtPath, have, issued.crt, why))
 	}
-	return 0o644
+	if len(files) == 0 {
+		return nil, nil
+	}
+	return &Step{
+		Node:    m.Name,
+		What:    fmt.Sprintf("%d files (%s)", len(files), shortList(files)),
+		Details: details,
+		Do:      func(ctx context.Context) error { return c.Host(m.Name).WriteFiles(ctx, files) },
+	}, nil
 }
 
-func describeCertTasks(tasks []certTask) string {
+// fileDetail describes one planned write: why, and the diff.
+func fileDetail(path string, have map[string]node.File, data []byte, why string) string {
+	old, exists := have[path]
+	return fmt.Sprintf("%s: %s\n%s", path, why, node.Diff(path, old.Data, data, exists))
+}
+
+// shortList names files by their base names, for a progress line.
+func shortList(files []node.File) string {
 	var s []string
-	for _, t := range tasks {
-		s = append(s, t.node+":"+t.name+" ("+t.why+")")
+	for _, f := range files {
+		s = append(s, strings.TrimPrefix(strings.TrimPrefix(f.Path, pkiDir+"/"), "/etc/kubernetes/"))
+	}
+	if len(s) > 4 {
+		return strings.Join(s[:3], ", ") + fmt.Sprintf(", and %d more", len(s)-3)
 	}
 	return strings.Join(s, ", ")
-}
-
-// pkiOf loads the first master's CAs.
-type clusterPKI struct {
-	ca, frontProxyCA, etcdCA *certs.CA
-	caPEM                    []byte
-	kubeletClient            certs.Spec
-}
-
-// loadPKI reads the first master's CAs once per run: they never change
-// during a promotion, and every phase needs them.
-func loadPKI(ctx context.Context, c *Cluster) (*clusterPKI, error) {
-	if c.pki != nil {
-		return c.pki, nil
-	}
-	load := func(name string) (*certs.CA, error) {
-		crt, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+name+".crt")
-		if err != nil || !ok {
-			return nil, fmt.Errorf("node %s: read %s/%s.crt: %v", c.First.Name, pkiDir, name, err)
-		}
-		key, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+name+".key")
-		if err != nil || !ok {
-			return nil, fmt.Errorf("node %s: read %s/%s.key: %v (haadm needs the CA keys to sign the new masters' certificates)", c.First.Name, pkiDir, name, err)
-		}
-		ca, err := certs.LoadCA(crt, key)
-		if err != nil {
-			return nil, fmt.Errorf("node %s: %s: %w", c.First.Name, name, err)
-		}
-		return ca, nil
-	}
-	p := &clusterPKI{}
-	var err error
-	if p.ca, err = load("ca"); err != nil {
-		return nil, err
-	}
-	if p.frontProxyCA, err = load("front-proxy-ca"); err != nil {
-		return nil, err
-	}
-	if p.etcdCA, err = load("etcd/ca"); err != nil {
-		return nil, err
-	}
-	// Clusters made by older kubeadm put this identity in a group; copying
-	// its subject keeps the new masters' access to kubelets (logs, exec).
-	p.kubeletClient = certs.APIServerKubeletClient()
-	if crt, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/apiserver-kubelet-client.crt"); err == nil && ok {
-		if cert, err := certs.ParseCertPEM(crt); err == nil {
-			p.kubeletClient = certs.SpecOf(cert)
-		}
-	}
-	if p.caPEM, _, err = c.readFile(ctx, c.First.Name, pkiDir+"/ca.crt"); err != nil {
-		return nil, err
-	}
-	c.pki = p
-	return p, nil
 }
 
 // apiserverSpec is what node n's serving certificate must cover.
 func apiserverSpec(c *Cluster, n NodeInfo) (certs.Spec, error) {
 	names, ips := c.LBSANs()
-	extra := slices.Clone(c.Facts.CertSANs)
 	return certs.APIServer(certs.NodeFacts{Name: n.Name, IP: net.ParseIP(n.IP)}, certs.ClusterFacts{
 		DNSDomain: c.Facts.DNSDomain, ServiceSubnet: c.Facts.ServiceSubnet,
-		LBNames: names, LBIPs: ips, ExtraSANs: extra, NodeLocalLB: c.Opts.LBMode == "node-local",
+		LBNames: names, LBIPs: ips, ExtraSANs: slices.Clone(c.Facts.CertSANs), NodeLocalLB: c.Opts.LBMode == lb.ModeNodeLocal,
 	})
-}
-
-func certTasks(ctx context.Context, c *Cluster) ([]certTask, error) {
-	p, err := loadPKI(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	shared := map[string][]byte{}
-	for _, f := range sharedPKIFiles() {
-		want, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+f)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("node %s: %s/%s is missing: haadm copies it to the new masters", c.First.Name, pkiDir, f)
-		}
-		shared[f] = want
-	}
-	masters := c.Masters()
-	perNode := make([][]certTask, len(masters))
-	// Nodes are independent; each costs dozens of SSH round trips.
-	err = forEach(len(masters), func(i int) error {
-		var err error
-		perNode[i], err = nodeCertTasks(ctx, c, p, shared, masters[i], time.Now())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	var tasks []certTask
-	for _, t := range perNode {
-		tasks = append(tasks, t...)
-	}
-	return tasks, nil
-}
-
-func nodeCertTasks(ctx context.Context, c *Cluster, p *clusterPKI, shared map[string][]byte, m NodeInfo, now time.Time) ([]certTask, error) {
-	var tasks []certTask
-	first := m.Name == c.First.Name
-	if !first {
-		for _, f := range sharedPKIFiles() {
-			same, err := c.fileIs(ctx, m.Name, pkiDir+"/"+f, shared[f])
-			if err != nil {
-				return nil, err
-			}
-			if !same {
-				tasks = append(tasks, certTask{node: m.Name, name: f, shared: shared[f], why: "copy from " + c.First.Name})
-			}
-		}
-	}
-	api, err := apiserverSpec(c, m)
-	if err != nil {
-		return nil, err
-	}
-	wanted := []certTask{{node: m.Name, name: "apiserver", ca: p.ca, spec: api}}
-	if !first {
-		nf := certs.NodeFacts{Name: m.Name, IP: net.ParseIP(m.IP)}
-		srv, err := certs.EtcdServer(nf)
-		if err != nil {
-			return nil, err
-		}
-		peer, err := certs.EtcdPeer(nf)
-		if err != nil {
-			return nil, err
-		}
-		wanted = append(wanted,
-			certTask{node: m.Name, name: "apiserver-kubelet-client", ca: p.ca, spec: p.kubeletClient},
-			certTask{node: m.Name, name: "front-proxy-client", ca: p.frontProxyCA, spec: certs.FrontProxyClient()},
-			certTask{node: m.Name, name: "apiserver-etcd-client", ca: p.etcdCA, spec: certs.APIServerEtcdClient()},
-			certTask{node: m.Name, name: "etcd/server", ca: p.etcdCA, spec: srv},
-			certTask{node: m.Name, name: "etcd/peer", ca: p.etcdCA, spec: peer},
-			certTask{node: m.Name, name: "etcd/healthcheck-client", ca: p.etcdCA, spec: certs.EtcdHealthcheckClient()},
-		)
-	}
-	for _, t := range wanted {
-		crt, ok, err := c.readFile(ctx, t.node, pkiDir+"/"+t.name+".crt")
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			t.why = "missing"
-			tasks = append(tasks, t)
-			continue
-		}
-		cert, err := certs.ParseCertPEM(crt)
-		if err != nil {
-			t.why = "unreadable: " + err.Error()
-			tasks = append(tasks, t)
-			continue
-		}
-		// Never drop a SAN somebody added by hand.
-		t.spec = unionSANs(t.spec, certs.SpecOf(cert))
-		if ok, err := certs.Matches(cert, t.spec, t.ca.Cert, now, certRenewMargin); !ok {
-			t.why = fmt.Sprint(err)
-			tasks = append(tasks, t)
-		}
-	}
-	return tasks, nil
 }
 
 // unionSANs adds the SANs of have that want lacks; subject and usages stay want's.
@@ -272,38 +236,35 @@ func unionSANs(want, have certs.Spec) certs.Spec {
 	return want
 }
 
-// issueOnNode signs a certificate for t. The node's existing key is kept when
-// there is one (as `kubeadm certs renew` does), so nothing that pinned it breaks.
-func issueOnNode(ctx context.Context, c *Cluster, t certTask) error {
-	keyPath := pkiDir + "/" + t.name + ".key"
+type issued struct {
+	crt    []byte
+	newKey []byte // nil when the node's key was kept
+}
+
+// issue signs a certificate for l. The node's existing key is kept when
+// there is one (as `kubeadm certs renew` does), so nothing that pinned it
+// breaks.
+func issue(l leaf, keyPEM []byte, now time.Time) (issued, error) {
+	var out issued
 	var key crypto.Signer
-	keyPEM, ok, err := c.readFile(ctx, t.node, keyPath)
-	if err != nil {
-		return err
-	}
-	if ok {
+	if keyPEM != nil {
 		if k, err := certs.ParseKeyPEM(keyPEM); err == nil {
 			key = k
 		}
 	}
 	if key == nil {
-		if key, err = certs.NewKey(keyAlgorithm(t.ca.Cert)); err != nil {
-			return err
+		var err error
+		if key, err = certs.NewKey(keyAlgorithm(l.ca.Cert)); err != nil {
+			return out, err
 		}
-		if keyPEM, err = certs.EncodeKeyPEM(key); err != nil {
-			return err
-		}
-		if _, err := c.ensureFile(ctx, "certs", t.node, keyPath, keyPEM, 0o600); err != nil {
-			return err
+		if out.newKey, err = certs.EncodeKeyPEM(key); err != nil {
+			return out, err
 		}
 	}
-	nb, validity := certs.KubeadmWindow(time.Now(), certs.DefaultValidity)
-	crt, err := certs.Issue(t.ca, t.spec, key, nb, validity)
-	if err != nil {
-		return fmt.Errorf("node %s: issue %s: %w", t.node, t.name, err)
-	}
-	_, err = c.ensureFile(ctx, "certs", t.node, pkiDir+"/"+t.name+".crt", crt, 0o644)
-	return err
+	nb, validity := certs.KubeadmWindow(now, certs.DefaultValidity)
+	crt, err := certs.Issue(l.ca, l.spec, key, nb, validity)
+	out.crt = crt
+	return out, err
 }
 
 // keyAlgorithm follows the cluster's choice (kubeadm's encryptionAlgorithm)
@@ -313,4 +274,12 @@ func keyAlgorithm(ca *x509.Certificate) string {
 		return alg
 	}
 	return certs.DefaultKeyAlgorithm
+}
+
+// modeOr is m, or def when m is unset.
+func modeOr(m, def fs.FileMode) fs.FileMode {
+	if m == 0 {
+		return def
+	}
+	return m
 }

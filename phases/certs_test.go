@@ -42,26 +42,46 @@ func (l *lab) caNamed(name string) *certs.CA {
 	return l.ca
 }
 
-// TestCertsCheckFresh: on the lab as captured, Check names every file the
+// certFiles lists what a certs plan writes, as "node:file (why)" with file
+// under pki: each detail starts with "path: why".
+func certFiles(w *Work) []string {
+	var out []string
+	for _, s := range w.Steps {
+		for _, d := range s.Details {
+			first, _, _ := strings.Cut(d, "\n")
+			path, why, _ := strings.Cut(first, ": ")
+			out = append(out, s.Node+":"+strings.TrimPrefix(path, pkiDir+"/")+" ("+why+")")
+		}
+	}
+	return out
+}
+
+// namesOf cuts the reasons off certFiles' entries, sorted.
+func namesOf(entries []string) []string {
+	var out []string
+	for _, e := range entries {
+		n, _, _ := strings.Cut(e, " (")
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCertsPlanFresh: on the lab as captured, the plan names every file the
 // new masters lack, and shaolin's apiserver certificate, which lacks the
 // load balancer; emei and wudang already have ca.crt from kubeadm join.
-func TestCertsCheckFresh(t *testing.T) {
+// Planning reads each master once and changes nothing.
+func TestCertsPlanFresh(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, setup{})
-	done, why, err := Certs{}.Check(t.Context(), f.c)
-	if err != nil {
-		t.Fatal(err)
+	w := plan(t, t.Context(), Certs{}, f.c)
+	if w.Empty() {
+		t.Fatal("the plan is empty on a fresh cluster")
 	}
-	if done {
-		t.Fatal("Check says done on a fresh cluster")
+	if !w.PerNode {
+		t.Error("certs work on independent files of each node: the nodes may go in parallel")
 	}
-	tasks, err := certTasks(t.Context(), f.c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, tk := range tasks {
-		got = append(got, tk.node+":"+tk.name)
-	}
+	files := certFiles(w)
 	var want []string
 	for _, n := range []string{"emei", "wudang"} {
 		for _, s := range sharedPKIFiles() {
@@ -70,28 +90,45 @@ func TestCertsCheckFresh(t *testing.T) {
 			}
 		}
 		for _, c := range perNodeCerts {
-			want = append(want, n+":"+c.name)
+			want = append(want, n+":"+c.name+".crt")
 		}
 	}
-	want = append(want, "shaolin:apiserver")
-	sort.Strings(got)
+	want = append(want, "shaolin:apiserver.crt")
 	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("tasks:\n got %q\nwant %q", got, want)
+	if got := namesOf(files); !slices.Equal(got, want) {
+		t.Errorf("planned files:\n got %q\nwant %q", got, want)
 	}
-	mustContain(t, why, "emei:ca.key (copy from shaolin)", "wudang:etcd/peer (missing)",
-		"shaolin:apiserver (missing SANs DNS:emei, IP:10.250.0.12)")
-	if strings.Contains(why, "emei:ca.crt") {
-		t.Errorf("ca.crt that emei already has byte for byte is listed: %s", why)
+	containsAll(t, "planned files", files, []string{"emei:ca.key (copy from shaolin)", "wudang:etcd/peer.crt (missing)",
+		"shaolin:apiserver.crt (missing SANs DNS:emei, IP:10.250.0.12)"})
+	// A step per node, the keys counted among its files: 7 shared files
+	// and 7 certificates with their keys; shaolin keeps its key.
+	if got := stepsOf(w); !slices.Equal(got, []string{
+		"shaolin: 1 files (apiserver.crt)",
+		"emei: 21 files (ca.key, sa.key, sa.pub, and 18 more)",
+		"wudang: 21 files (ca.key, sa.key, sa.pub, and 18 more)",
+	}) {
+		t.Errorf("steps = %q", got)
 	}
-	if w := f.writes(); len(w) != 0 {
-		t.Errorf("Check wrote %v", w)
+	// Keys show as changed, certificates as diffs.
+	d := detailsOf(w, "emei")
+	mustContain(t, d, pkiDir+"/ca.key: copy from shaolin\n(private key content changed, ",
+		pkiDir+"/apiserver.crt: missing\n--- /dev/null (new file)\n+++ b"+pkiDir+"/apiserver.crt", "+-----BEGIN CERTIFICATE-----")
+	noKeyMaterial(t, "the certs plan", detailsOf(w, ""))
+	f.unchanged(t)
+	// One round trip per master, and one more to shaolin for the shared
+	// files every phase copies from (read once per run).
+	for n, want := range map[string]int{"shaolin": 2, "emei": 1, "wudang": 1} {
+		if got := f.meters[n].counts(); got["ReadFiles"] != want || f.trips(n) != want {
+			t.Errorf("%s: %v, want %d ReadFiles and nothing else", n, got, want)
+		}
 	}
 }
 
 // TestCertsApply runs the phase on the lab and checks every file it leaves,
-// then that it converged: Check is done and a second Apply writes nothing.
+// then that it converged: the next plan is empty and a second apply writes
+// nothing.
 func TestCertsApply(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, setup{})
 	l := f.lab
 	ctx := t.Context()
@@ -114,8 +151,14 @@ func TestCertsApply(t *testing.T) {
 	f.setFile("shaolin", pkiDir+"/apiserver.crt", handMade)
 	oldSANs := certs.SANs(f.cert("shaolin", "apiserver"))
 
-	if err := (Certs{}).Apply(ctx, f.c); err != nil {
+	if err := apply(ctx, Certs{}, f.c); err != nil {
 		t.Fatal(err)
+	}
+	// Each node's files are written in one batch: all of them or none.
+	for _, n := range []string{"shaolin", "emei", "wudang"} {
+		if got := f.meters[n].counts(); got["WriteFiles"] != 1 || got["WriteFile"] != 0 {
+			t.Errorf("%s: %v, want one WriteFiles", n, got)
+		}
 	}
 
 	for _, n := range []string{"emei", "wudang"} {
@@ -196,18 +239,19 @@ func TestCertsApply(t *testing.T) {
 			t.Errorf("writes on shaolin = %v, want only %v", got, want)
 		}
 	})
-	mustContain(t, f.console.String(), "[certs] emei: wrote /etc/kubernetes/pki/etcd/ca.key", "[certs] shaolin: updated /etc/kubernetes/pki/apiserver.crt")
+	mustContain(t, f.console.String(), "[certs] emei: 21 files (ca.key, sa.key, sa.pub, and 18 more) (", "[certs] shaolin: 1 files (apiserver.crt)")
+	mustContain(t, f.detail.String(), "[certs] wudang: start: 21 files", "[certs] wudang: "+pkiDir+"/etcd/server.crt: missing")
 
-	done, why, err := Certs{}.Check(ctx, f.c)
+	done, why, err := check(ctx, Certs{}, f.c)
 	if err != nil || !done {
-		t.Fatalf("Check after Apply: done=%v why=%q err=%v", done, why, err)
+		t.Fatalf("plan after apply: done=%v why=%q err=%v", done, why, err)
 	}
 	before := f.writes()
-	if err := (Certs{}).Apply(ctx, f.c); err != nil {
+	if err := apply(ctx, Certs{}, f.c); err != nil {
 		t.Fatal(err)
 	}
 	if after := f.writes(); !equalWrites(before, after) {
-		t.Errorf("second Apply wrote: before %v, after %v", before, after)
+		t.Errorf("second apply wrote: before %v, after %v", before, after)
 	}
 }
 
@@ -224,11 +268,12 @@ func equalWrites(a, b map[string][]string) bool {
 }
 
 // TestCertsRepair starts from a converged cluster, breaks one thing at a
-// time, and checks that Check names exactly that and Apply mends it,
-// keeping the existing key when there is one.
+// time, and checks that the plan names exactly that and applying it mends
+// it, keeping the existing key when there is one.
 func TestCertsRepair(t *testing.T) {
+	t.Parallel()
 	base := newFixture(t, setup{})
-	if err := (Certs{}).Apply(t.Context(), base.c); err != nil {
+	if err := apply(t.Context(), Certs{}, base.c); err != nil {
 		t.Fatal(err)
 	}
 	_, _, otherEtcdCA, err := newTestCA("etcd-ca") // same name as the cluster's, other key
@@ -238,13 +283,13 @@ func TestCertsRepair(t *testing.T) {
 	tests := []struct {
 		name     string
 		node     string
-		file     string // task name
+		file     string // under pki
 		break_   func(t *testing.T, f *fixture)
 		why      string
 		keepsKey bool
 	}{
 		{
-			name: "signed by a foreign CA of the same name", node: "emei", file: "etcd/server", keepsKey: true,
+			name: "signed by a foreign CA of the same name", node: "emei", file: "etcd/server.crt", keepsKey: true,
 			break_: func(t *testing.T, f *fixture) {
 				keyPEM, _ := f.file("emei", pkiDir+"/etcd/server.key")
 				k, _ := certs.ParseKeyPEM(keyPEM)
@@ -258,7 +303,7 @@ func TestCertsRepair(t *testing.T) {
 			why: `not signed by CA "etcd-ca"`,
 		},
 		{
-			name: "expires within the renewal margin", node: "wudang", file: "apiserver", keepsKey: true,
+			name: "expires within the renewal margin", node: "wudang", file: "apiserver.crt", keepsKey: true,
 			break_: func(t *testing.T, f *fixture) {
 				keyPEM, _ := f.file("wudang", pkiDir+"/apiserver.key")
 				k, _ := certs.ParseKeyPEM(keyPEM)
@@ -271,12 +316,12 @@ func TestCertsRepair(t *testing.T) {
 			why: "within 720h0m0s",
 		},
 		{
-			name: "certificate deleted, key left", node: "wudang", file: "front-proxy-client", keepsKey: true,
+			name: "certificate deleted, key left", node: "wudang", file: "front-proxy-client.crt", keepsKey: true,
 			break_: func(t *testing.T, f *fixture) { f.fakes["wudang"].RemoveFile(pkiDir + "/front-proxy-client.crt") },
 			why:    "missing",
 		},
 		{
-			name: "certificate and key deleted", node: "emei", file: "apiserver-kubelet-client",
+			name: "certificate and key deleted", node: "emei", file: "apiserver-kubelet-client.crt",
 			break_: func(t *testing.T, f *fixture) {
 				f.fakes["emei"].RemoveFile(pkiDir + "/apiserver-kubelet-client.crt")
 				f.fakes["emei"].RemoveFile(pkiDir + "/apiserver-kubelet-client.key")
@@ -284,7 +329,7 @@ func TestCertsRepair(t *testing.T) {
 			why: "missing",
 		},
 		{
-			name: "certificate unreadable", node: "emei", file: "etcd/peer", keepsKey: true,
+			name: "certificate unreadable", node: "emei", file: "etcd/peer.crt", keepsKey: true,
 			break_: func(t *testing.T, f *fixture) {
 				f.setFile("emei", pkiDir+"/etcd/peer.crt", []byte("not a certificate\n"))
 			},
@@ -295,42 +340,60 @@ func TestCertsRepair(t *testing.T) {
 			break_: func(t *testing.T, f *fixture) { f.setFile("wudang", pkiDir+"/sa.pub", []byte("stale\n")) },
 			why:    "copy from shaolin",
 		},
+		{
+			// Same bytes, but readable by everyone: the mode is part of the copy.
+			name: "shared key with a loose mode", node: "emei", file: "ca.key",
+			break_: func(t *testing.T, f *fixture) {
+				b, _ := f.file("emei", pkiDir+"/ca.key")
+				f.fakes["emei"].SetFile(pkiDir+"/ca.key", b, 0o644)
+			},
+			why: "copy from shaolin",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture(t, setup{})
 			for n, h := range base.fakes {
 				for _, p := range h.Files() {
-					b, mode, _ := h.File(p)
-					f.fakes[n].SetFile(p, b, mode)
+					st, _ := h.Stat(p)
+					f.fakes[n].SetFiles(st)
 				}
 			}
 			tt.break_(t, f)
-			oldKey, _, hadKey := f.fakes[tt.node].File(pkiDir + "/" + tt.file + ".key")
-			tasks, err := certTasks(t.Context(), f.c)
-			if err != nil {
+			keyPath := pkiDir + "/" + strings.TrimSuffix(tt.file, ".crt") + ".key"
+			shared := slices.Contains(sharedPKIFiles(), tt.file)
+			oldKey, _, hadKey := f.fakes[tt.node].File(keyPath)
+			w := plan(t, t.Context(), Certs{}, f.c)
+			files := certFiles(w)
+			if len(files) != 1 || !strings.HasPrefix(files[0], tt.node+":"+tt.file+" (") || !strings.Contains(files[0], tt.why) {
+				t.Fatalf("plan = %q, want only %s:%s (%s...)", files, tt.node, tt.file, tt.why)
+			}
+			if err := apply(t.Context(), Certs{}, f.c); err != nil {
 				t.Fatal(err)
 			}
-			if len(tasks) != 1 || tasks[0].node != tt.node || tasks[0].name != tt.file || !strings.Contains(tasks[0].why, tt.why) {
-				t.Fatalf("tasks = %s, want only %s:%s (%s...)", describeCertTasks(tasks), tt.node, tt.file, tt.why)
+			if done, why, err := check(t.Context(), Certs{}, f.c); err != nil || !done {
+				t.Fatalf("after apply: done=%v why=%q err=%v", done, why, err)
 			}
-			if err := (Certs{}).Apply(t.Context(), f.c); err != nil {
-				t.Fatal(err)
-			}
-			if done, why, err := (Certs{}).Check(t.Context(), f.c); err != nil || !done {
-				t.Fatalf("after Apply: done=%v why=%q err=%v", done, why, err)
-			}
-			if strings.HasSuffix(tt.file, ".pub") {
+			writes := f.calls(tt.node, node.CallWrite)
+			if shared {
+				want, _ := base.fakes["shaolin"].Stat(pkiDir + "/" + tt.file)
+				got, _ := f.fakes[tt.node].Stat(pkiDir + "/" + tt.file)
+				if !bytes.Equal(got.Data, want.Data) || got.Mode != want.Mode {
+					t.Errorf("%s: mode %04o, want shaolin's copy with %04o", tt.file, got.Mode, want.Mode)
+				}
+				if !slices.Equal(writes, []string{pkiDir + "/" + tt.file}) {
+					t.Errorf("writes = %v", writes)
+				}
 				return
 			}
-			newKey, _, _ := f.fakes[tt.node].File(pkiDir + "/" + tt.file + ".key")
+			newKey, _, _ := f.fakes[tt.node].File(keyPath)
 			if tt.keepsKey != bytes.Equal(oldKey, newKey) || (tt.keepsKey && !hadKey) {
 				t.Errorf("key kept = %v, want %v", bytes.Equal(oldKey, newKey), tt.keepsKey)
 			}
-			writes := f.calls(tt.node, node.CallWrite)
-			wantWrites := []string{pkiDir + "/" + tt.file + ".crt"}
+			wantWrites := []string{pkiDir + "/" + tt.file}
 			if !tt.keepsKey {
-				wantWrites = append([]string{pkiDir + "/" + tt.file + ".key"}, wantWrites...)
+				wantWrites = append([]string{keyPath}, wantWrites...)
 			}
 			if !slices.Equal(writes, wantWrites) {
 				t.Errorf("writes = %v, want %v", writes, wantWrites)
@@ -342,15 +405,16 @@ func TestCertsRepair(t *testing.T) {
 // TestCertsMissingCAKey: without the CA keys haadm cannot sign, and says so
 // before it changes anything.
 func TestCertsMissingCAKey(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, setup{})
 	f.fakes["shaolin"].RemoveFile(pkiDir + "/front-proxy-ca.key")
-	_, _, err := Certs{}.Check(t.Context(), f.c)
+	_, _, err := check(t.Context(), Certs{}, f.c)
 	if err == nil {
-		t.Fatal("Check succeeded without front-proxy-ca.key")
+		t.Fatal("Plan succeeded without front-proxy-ca.key")
 	}
-	mustContain(t, err.Error(), "node shaolin", "front-proxy-ca.key", "CA keys")
-	if err := (Certs{}).Apply(t.Context(), f.c); err == nil {
-		t.Fatal("Apply succeeded without front-proxy-ca.key")
+	mustContain(t, err.Error(), "node shaolin", "front-proxy-ca.key is missing", "copies the cluster's CAs from the first master")
+	if err := apply(t.Context(), Certs{}, f.c); err == nil {
+		t.Fatal("apply succeeded without front-proxy-ca.key")
 	}
 	if w := f.writes(); len(w) != 0 {
 		t.Errorf("wrote %v", w)
@@ -360,9 +424,10 @@ func TestCertsMissingCAKey(t *testing.T) {
 // TestCertsExtraSANs: --cert-sans and the apiServer.certSANs kubeadm-config
 // already has end up in every apiserver certificate.
 func TestCertsExtraSANs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "emei", CertSANs: []string{"api.example.com", "192.0.2.50"}}})
 	f.c.Facts.CertSANs = []string{"*.k8s.example.com"}
-	if err := (Certs{}).Apply(t.Context(), f.c); err != nil {
+	if err := apply(t.Context(), Certs{}, f.c); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"shaolin", "emei"} {
@@ -377,6 +442,7 @@ func TestCertsExtraSANs(t *testing.T) {
 // the API localhost, so every apiserver certificate carries localhost and
 // 127.0.0.1, shaolin's re-issued one included.
 func TestCertsNodeLocal(t *testing.T) {
+	t.Parallel()
 	f := certifiedFixture(t, setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}})
 	for _, n := range []string{"shaolin", "emei", "wudang"} {
 		cert := f.cert(n, "apiserver")

@@ -5,23 +5,20 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
+	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/kubeadmcfg"
 	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 )
 
-// ControlPlaneLabel marks control-plane nodes, as kubeadm does.
-const ControlPlaneLabel = "node-role.kubernetes.io/control-plane"
+// NodeInfo is what haadm knows of a node from the API.
+type NodeInfo = controlplane.Node
 
 // Options are what the operator asked for.
 type Options struct {
@@ -29,21 +26,22 @@ type Options struct {
 	Nodes []string
 	// FirstMaster is the existing control-plane node; found from labels when empty.
 	FirstMaster string
-	// LBNode runs the nginx layer-4 load balancer; empty with LBMode "none".
+	// LBMode is the load-balancer layout; empty means lb.ModeExternal.
+	LBMode lb.Mode
+	// LBNode runs nginx in lb.ModeExternal mode.
 	LBNode string
-	// LBPort is the load balancer's port (not 6443: a master may host it).
+	// LBPort is the load balancer's port; 0 means the mode's default.
 	LBPort int
-	// LBMode is "external" (nginx on LBNode), "node-local" (nginx on
-	// 127.0.0.1 of every node, so no single LB can fail) or "none" (the
-	// operator brings a load balancer that answers at Endpoint).
-	LBMode string
-	// Endpoint is the controlPlaneEndpoint, host:port; default LBNode's IP and LBPort.
+	// Endpoint is the controlPlaneEndpoint, host:port; by default the LB
+	// node's address (external) or localhost (node-local).
 	Endpoint string
 	// CertSANs are extra names and addresses for every apiserver certificate.
 	CertSANs []string
 	// BackupDir on the operator's machine receives the etcd snapshot.
 	BackupDir string
-	// DryRun records every change instead of making it.
+	// SkipBackup runs the phases without the backup step first.
+	SkipBackup bool
+	// DryRun prints every phase's plan instead of applying it.
 	DryRun bool
 	// RemoveStaleLearners removes etcd learners that never started and
 	// belong to no node being promoted (leftovers of a failed join), as
@@ -51,21 +49,11 @@ type Options struct {
 	RemoveStaleLearners bool
 }
 
-// NodeInfo is what haadm knows of a node from the API.
-type NodeInfo struct {
-	Name           string
-	IP             string
-	KubeletVersion string
-	ControlPlane   bool
-	Ready          bool
-}
-
 // Cluster is the typed state every phase shares. It is built once by
 // Discover; phases read from it and act through its hosts and clients.
 type Cluster struct {
 	Opts   Options
 	Kube   kubernetes.Interface
-	Rest   *rest.Config
 	Hosts  map[string]node.Host
 	Nodes  map[string]NodeInfo
 	First  NodeInfo
@@ -73,13 +61,17 @@ type Cluster struct {
 	Others []NodeInfo // workers that stay workers
 	Facts  kubeadmcfg.Facts
 	Log    *Progress
-	Plan   *Plan
-	// EndpointHost and EndpointPort split Opts.Endpoint.
+	// EndpointHost and EndpointPort split Opts.Endpoint; both are empty
+	// when the phases being run need no endpoint (see Phase.Uses).
 	EndpointHost string
 	EndpointPort int
 
-	etcd *clientv3.Client // lazily, by EtcdClient
-	pki  *clusterPKI
+	etcd   etcdOnce                // the run's etcd client, by EtcdClient
+	facts  map[string]nodeFacts    // what preflight read on each node
+	cached map[string]*node.Cached // hosts that can prefetch, by name
+	// prefetched is closed when the run's prefetch has finished.
+	prefetched <-chan struct{}
+	srcOnce    sourceOnce // the first master's files, by sourceFiles
 }
 
 // Masters returns the first master followed by the new ones: the nodes
@@ -102,43 +94,45 @@ func (c *Cluster) ControlPlanes() []NodeInfo {
 // Host returns the connection to a node.
 func (c *Cluster) Host(name string) node.Host { return c.Hosts[name] }
 
+// HasEndpoint reports whether an endpoint was resolved for this run.
+func (c *Cluster) HasEndpoint() bool { return c.EndpointHost != "" }
+
 // EndpointURL is the https URL of the load-balanced API.
 func (c *Cluster) EndpointURL() string {
-	return "https://" + net.JoinHostPort(c.EndpointHost, strconv.Itoa(c.EndpointPort))
+	return "https://" + controlplane.HostPort(c.EndpointHost, c.EndpointPort)
+}
+
+// APIServerPort is the port every apiserver of this cluster listens on.
+func (c *Cluster) APIServerPort() int { return controlplane.DefaultAPIServerPort }
+
+// LocalAPIServer is the URL of node n's own apiserver.
+func (c *Cluster) LocalAPIServer(n NodeInfo) string {
+	return controlplane.APIServerURL(n.IP, c.APIServerPort())
 }
 
 // Discover reads nodes and kubeadm-config from the API. It changes nothing.
-func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (*Cluster, error) {
+// withEndpoint resolves the load-balancer options into an endpoint; the
+// phases that do not use it (etcd, mark) run without those flags.
+func Discover(ctx context.Context, kube kubernetes.Interface, opts Options, withEndpoint bool) (*Cluster, error) {
 	c := &Cluster{Opts: opts, Kube: kube, Nodes: map[string]NodeInfo{}, Hosts: map[string]node.Host{}}
 	list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list nodes through the API: %w (check --kubeconfig)", err)
 	}
-	var masters []corev1.Node
-	for _, n := range list.Items {
-		ni := nodeInfo(n)
-		c.Nodes[ni.Name] = ni
-		if ni.ControlPlane && !slices.Contains(opts.Nodes, ni.Name) {
-			masters = append(masters, n)
-		}
+	all := controlplane.NodesOf(list.Items)
+	for _, n := range all {
+		c.Nodes[n.Name] = n
 	}
 	first := opts.FirstMaster
 	if first == "" {
-		if len(masters) == 0 {
+		if first = controlplane.FirstMaster(all, opts.Nodes...); first == "" {
 			for _, n := range opts.Nodes {
 				if c.Nodes[n].ControlPlane {
 					return nil, fmt.Errorf("node %q is already a control-plane node and no other is: if it is the existing control plane, leave it out of --nodes (or name it with --first-master)", n)
 				}
 			}
-			return nil, fmt.Errorf("no node carries the %s label; name the existing control plane with --first-master", ControlPlaneLabel)
+			return nil, fmt.Errorf("no node carries the %s label; name the existing control plane with --first-master", controlplane.Label)
 		}
-		// With several masters, copy from the one kubeadm init made: it
-		// registered first.
-		sort.SliceStable(masters, func(i, j int) bool {
-			a, b := masters[i].CreationTimestamp, masters[j].CreationTimestamp
-			return a.Before(&b) || (a.Equal(&b) && masters[i].Name < masters[j].Name)
-		})
-		first = masters[0].Name
 	}
 	fi, ok := c.Nodes[first]
 	if !ok {
@@ -169,8 +163,10 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (*Cl
 		return nil, err
 	}
 	c.Facts = cfg.Facts()
-	if err := c.resolveEndpoint(); err != nil {
-		return nil, err
+	if withEndpoint {
+		if err := c.resolveEndpoint(); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -178,39 +174,37 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (*Cl
 func (c *Cluster) resolveEndpoint() error {
 	o := &c.Opts
 	if o.LBMode == "" {
-		o.LBMode = "external"
+		o.LBMode = lb.ModeExternal
 	}
 	if o.LBPort == 0 {
-		o.LBPort = 8443
-		if o.LBMode == "node-local" {
-			o.LBPort = lb.DefaultNodeLocalPort
-		}
+		o.LBPort = o.LBMode.DefaultPort()
 	}
 	switch o.LBMode {
-	case "external":
+	case lb.ModeExternal:
 		if o.LBNode == "" {
 			return fmt.Errorf("--lb-node is required: name the node that runs the nginx load balancer (or use --lb-mode none --endpoint HOST:PORT for a load balancer you run yourself)")
 		}
-		lb, ok := c.Nodes[o.LBNode]
+		n, ok := c.Nodes[o.LBNode]
 		if !ok {
 			return fmt.Errorf("--lb-node %q is not a node of this cluster", o.LBNode)
 		}
 		if o.Endpoint == "" {
-			o.Endpoint = net.JoinHostPort(lb.IP, strconv.Itoa(o.LBPort))
+			o.Endpoint = controlplane.HostPort(n.IP, o.LBPort)
 		}
-	case "node-local":
+	case lb.ModeNodeLocal:
 		if o.Endpoint == "" {
-			o.Endpoint = net.JoinHostPort("localhost", strconv.Itoa(o.LBPort))
+			o.Endpoint = controlplane.HostPort("localhost", o.LBPort)
 		}
-	case "none":
+	case lb.ModeNone:
 		if o.Endpoint == "" {
 			return fmt.Errorf("--lb-mode none needs --endpoint HOST:PORT, the address of your load balancer")
 		}
 	default:
-		return fmt.Errorf("--lb-mode %q: use external, node-local or none", o.LBMode)
+		_, err := lb.ParseMode(string(o.LBMode))
+		return err
 	}
-	for _, p := range controlPlanePorts() {
-		if o.LBPort == p.port || o.LBPort == 10250 {
+	for _, p := range controlPlanePorts(c.APIServerPort()) {
+		if o.LBPort == p.port || o.LBPort == controlplane.KubeletPort {
 			return fmt.Errorf("--lb-port %d is a port the control plane or the kubelet uses on a master; choose another (default 8443, 6444 node-local)", o.LBPort)
 		}
 	}
@@ -243,10 +237,10 @@ func (c *Cluster) LBSANs() (names []string, ips []net.IP) {
 	}
 	add(c.EndpointHost)
 	switch c.Opts.LBMode {
-	case "external":
+	case lb.ModeExternal:
 		add(c.Opts.LBNode)
 		add(c.Nodes[c.Opts.LBNode].IP)
-	case "node-local":
+	case lb.ModeNodeLocal:
 		add("localhost")
 		add("127.0.0.1")
 	}
@@ -259,36 +253,60 @@ func (c *Cluster) LBSANs() (names []string, ips []net.IP) {
 // LBNodes are the nodes haadm runs nginx on: the chosen one, or every node
 // of the cluster in node-local mode.
 func (c *Cluster) LBNodes() []string {
+	if !c.HasEndpoint() {
+		return nil
+	}
 	switch c.Opts.LBMode {
-	case "external":
+	case lb.ModeExternal:
 		return []string{c.Opts.LBNode}
-	case "node-local":
+	case lb.ModeNodeLocal:
 		return keys(c.Nodes)
 	}
 	return nil
 }
 
-func nodeInfo(n corev1.Node) NodeInfo {
-	ni := NodeInfo{Name: n.Name, KubeletVersion: n.Status.NodeInfo.KubeletVersion}
-	_, ni.ControlPlane = n.Labels[ControlPlaneLabel]
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP && ni.IP == "" {
-			ni.IP = a.Address
+// lbAddr is where the load balancer listens, as seen from a node using it.
+func (c *Cluster) lbAddr() string {
+	switch c.Opts.LBMode {
+	case lb.ModeExternal:
+		return controlplane.HostPort(c.Nodes[c.Opts.LBNode].IP, c.Opts.LBPort)
+	case lb.ModeNodeLocal:
+		return controlplane.HostPort("127.0.0.1", c.Opts.LBPort)
+	}
+	return c.Opts.Endpoint
+}
+
+// HostNames are the nodes a run needs SSH to: every master, every worker
+// (its kubelet may be repointed), every LB node.
+func (c *Cluster) HostNames() []string {
+	var want []string
+	for _, n := range c.Masters() {
+		want = append(want, n.Name)
+	}
+	for _, n := range c.Others {
+		want = append(want, n.Name)
+	}
+	for _, n := range c.LBNodes() {
+		if !slices.Contains(want, n) {
+			want = append(want, n)
 		}
 	}
-	for _, cond := range n.Status.Conditions {
-		if cond.Type == corev1.NodeReady {
-			ni.Ready = cond.Status == corev1.ConditionTrue
-		}
-	}
-	return ni
+	return want
 }
 
 func keys[V any](m map[string]V) []string {
-	var k []string
+	k := make([]string, 0, len(m))
 	for n := range m {
 		k = append(k, n)
 	}
-	sort.Strings(k)
+	slices.Sort(k)
 	return k
+}
+
+func names(ns []NodeInfo) string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, n.Name)
+	}
+	return strings.Join(s, ",")
 }

@@ -6,11 +6,15 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/haadm/haadm/controlplane"
+	"github.com/haadm/haadm/lb"
 )
 
 // TestDiscover runs Discover against the lab's captured nodes and
 // kubeadm-config, served by a fake clientset.
 func TestDiscover(t *testing.T) {
+	t.Parallel()
 	l := getLab(t)
 	tests := []struct {
 		name      string
@@ -34,7 +38,7 @@ func TestDiscover(t *testing.T) {
 			endpoint: emeiIP + ":8443", epHost: emeiIP, epPort: 8443,
 			lbSANs: []string{"emei", emeiIP},
 			wantNodes: map[string]NodeInfo{
-				"shaolin": {Name: "shaolin", IP: shaolinIP, KubeletVersion: labVersion, ControlPlane: true, Ready: true},
+				"shaolin": {Name: "shaolin", IP: shaolinIP, KubeletVersion: labVersion, ControlPlane: true, Tainted: true, Ready: true},
 				"emei":    {Name: "emei", IP: emeiIP, KubeletVersion: labVersion, Ready: true},
 				"wudang":  {Name: "wudang", IP: wudangIP, KubeletVersion: labVersion, Ready: true},
 			},
@@ -61,8 +65,8 @@ func TestDiscover(t *testing.T) {
 			// now, and haadm must still copy from shaolin.
 			name: "re-run after promotion: the new masters' labels do not hide the first one",
 			s: setup{EditNodes: func(n map[string]*corev1.Node) {
-				n["emei"].Labels[ControlPlaneLabel] = ""
-				n["wudang"].Labels[ControlPlaneLabel] = ""
+				n["emei"].Labels[controlplane.Label] = ""
+				n["wudang"].Labels[controlplane.Label] = ""
 			}},
 			first:    "shaolin",
 			newNodes: []string{"emei", "wudang"},
@@ -104,6 +108,28 @@ func TestDiscover(t *testing.T) {
 			others:   []string{"wudang"},
 			endpoint: "localhost:7443", epHost: "localhost", epPort: 7443,
 			lbSANs: []string{"localhost", "127.0.0.1"},
+		},
+		{
+			// `haadm phase etcd` and `haadm phase mark` take no LB flags.
+			name:     "without the endpoint: no --lb-node needed, no endpoint resolved",
+			s:        setup{NoEndpoint: true, Opts: Options{Nodes: []string{"emei", "wudang"}}},
+			first:    "shaolin",
+			newNodes: []string{"emei", "wudang"},
+		},
+		{
+			name:    "--lb-port may not be the apiserver's",
+			s:       setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "emei", LBPort: 6443}},
+			wantErr: []string{"--lb-port 6443 is a port the control plane or the kubelet uses"},
+		},
+		{
+			name:    "--lb-port may not be the kubelet's",
+			s:       setup{Opts: Options{Nodes: []string{"emei"}, LBMode: "node-local", LBPort: 10250}},
+			wantErr: []string{"--lb-port 10250 is a port the control plane or the kubelet uses"},
+		},
+		{
+			name:    "the only control plane named in --nodes",
+			s:       setup{Opts: Options{Nodes: []string{"shaolin", "emei"}, LBNode: "emei"}},
+			wantErr: []string{`node "shaolin" is already a control-plane node and no other is`, "--first-master"},
 		},
 		{
 			name:    "unknown --nodes name",
@@ -153,19 +179,20 @@ func TestDiscover(t *testing.T) {
 		{
 			name: "no control-plane label and no --first-master",
 			s: setup{EditNodes: func(n map[string]*corev1.Node) {
-				delete(n["shaolin"].Labels, ControlPlaneLabel)
+				delete(n["shaolin"].Labels, controlplane.Label)
 			}},
-			wantErr: []string{"no node carries the " + ControlPlaneLabel + " label", "--first-master"},
+			wantErr: []string{"no node carries the " + controlplane.Label + " label", "--first-master"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			s := tt.s
 			if s.Opts.Nodes == nil {
 				s.Opts = Options{Nodes: []string{"emei", "wudang"}, LBNode: "emei"}
 			}
 			kube := newClientset(t, l, s)
-			c, err := Discover(t.Context(), kube, s.Opts)
+			c, err := Discover(t.Context(), kube, s.Opts, !s.NoEndpoint)
 			if tt.wantErr != nil {
 				if err == nil {
 					t.Fatalf("Discover succeeded, want an error mentioning %q", tt.wantErr)
@@ -196,9 +223,17 @@ func TestDiscover(t *testing.T) {
 				t.Errorf("LBSANs = %q, want %q", got, tt.lbSANs)
 			}
 			for name, want := range tt.wantNodes {
-				if got := c.Nodes[name]; got != want {
+				got := c.Nodes[name]
+				if got.Created.IsZero() {
+					t.Errorf("node %s: no creation time (FirstMaster orders by it)", name)
+				}
+				got.Created = want.Created
+				if got != want {
 					t.Errorf("node %s = %+v, want %+v", name, got, want)
 				}
+			}
+			if tt.s.NoEndpoint && (c.HasEndpoint() || c.LBNodes() != nil) {
+				t.Errorf("without the endpoint: HasEndpoint %v, LBNodes %v", c.HasEndpoint(), c.LBNodes())
 			}
 			if tt.facts != nil {
 				tt.facts(t, c)
@@ -213,24 +248,57 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
-// TestLBNodes: where haadm runs nginx in each mode.
+// TestLBNodes: where haadm runs nginx in each mode, and which nodes a run
+// needs SSH to: every master, every worker (its kubelet is repointed), and
+// the LB nodes.
 func TestLBNodes(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
-		opts Options
-		want []string
+		s     setup
+		want  []string
+		hosts []string
 	}{
-		{Options{Nodes: []string{"emei", "wudang"}, LBNode: "wudang"}, []string{"wudang"}},
-		{Options{Nodes: []string{"emei"}, LBMode: "node-local"}, []string{"emei", "shaolin", "wudang", "wutai"}},
-		{Options{Nodes: []string{"emei"}, LBMode: "none", LBNode: "emei", Endpoint: "k8s-api.lab:6443"}, nil},
+		{setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "wudang"}}, []string{"wudang"}, []string{"shaolin", "emei", "wudang", "wutai"}},
+		{setup{Opts: Options{Nodes: []string{"emei"}, LBMode: lb.ModeNodeLocal}}, []string{"emei", "shaolin", "wudang", "wutai"}, []string{"shaolin", "emei", "wudang", "wutai"}},
+		{setup{Opts: Options{Nodes: []string{"emei"}, LBMode: lb.ModeNone, LBNode: "emei", Endpoint: "k8s-api.lab:6443"}}, nil, []string{"shaolin", "emei", "wudang", "wutai"}},
+		// `haadm phase etcd`: no LB, so no LB node whatever --lb-node says.
+		{setup{NoEndpoint: true, Opts: Options{Nodes: []string{"emei"}, LBNode: "wudang"}}, nil, []string{"shaolin", "emei", "wudang", "wutai"}},
 	} {
-		f := newFixture(t, setup{Worker: true, Opts: tt.opts})
+		tt.s.Worker = true
+		f := newFixture(t, tt.s)
 		if got := f.c.LBNodes(); !slices.Equal(got, tt.want) {
-			t.Errorf("%s mode: LBNodes = %v, want %v", f.c.Opts.LBMode, got, tt.want)
+			t.Errorf("%q mode: LBNodes = %v, want %v", f.c.Opts.LBMode, got, tt.want)
+		}
+		if got := f.c.HostNames(); !slices.Equal(got, tt.hosts) {
+			t.Errorf("%q mode: HostNames = %v, want %v", f.c.Opts.LBMode, got, tt.hosts)
 		}
 	}
 }
 
+// TestControlPlanes: a control plane the cluster already had, and that is
+// not being promoted, is a backend of the load balancer but not a worker.
+func TestControlPlanes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{Worker: true, Opts: Options{Nodes: []string{"emei"}, FirstMaster: "shaolin", LBNode: "emei"},
+		EditNodes: func(n map[string]*corev1.Node) { n["wudang"].Labels[controlplane.Label] = "" }})
+	if got := nodeNames(f.c.ControlPlanes()); !slices.Equal(got, []string{"shaolin", "emei", "wudang"}) {
+		t.Errorf("ControlPlanes = %v", got)
+	}
+	if got := nodeNames(f.c.Others); !slices.Equal(got, []string{"wutai"}) {
+		t.Errorf("Others = %v, want wutai alone", got)
+	}
+	backends := lbConfig(f.c).Backends
+	var addrs []string
+	for _, b := range backends {
+		addrs = append(addrs, b.Address)
+	}
+	if !slices.Equal(addrs, []string{shaolinIP, emeiIP, wudangIP}) {
+		t.Errorf("nginx backends %v", addrs)
+	}
+}
+
 func TestEndpointURL(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		host string
 		port int
@@ -250,14 +318,15 @@ func TestEndpointURL(t *testing.T) {
 // TestNodeInfoNotReady: a node whose Ready condition is not True, or
 // missing, is not Ready; the first InternalIP wins.
 func TestNodeInfoNotReady(t *testing.T) {
+	t.Parallel()
 	n := corev1.Node{}
 	n.Name = "kunlun"
 	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "kunlun"}, {Type: corev1.NodeInternalIP, Address: "10.250.0.20"}, {Type: corev1.NodeInternalIP, Address: "fd00::20"}}
-	if ni := nodeInfo(n); ni.Ready || ni.IP != "10.250.0.20" || ni.ControlPlane {
+	if ni := controlplane.NodeOf(n); ni.Ready || ni.IP != "10.250.0.20" || ni.ControlPlane {
 		t.Errorf("no conditions: %+v", ni)
 	}
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown}}
-	if ni := nodeInfo(n); ni.Ready {
+	if ni := controlplane.NodeOf(n); ni.Ready {
 		t.Errorf("Ready=Unknown: %+v", ni)
 	}
 }
@@ -270,9 +339,11 @@ func nodeNames(ns []NodeInfo) []string {
 	return s
 }
 
-// TestFind covers the phase list the commands use.
+// TestFind covers the phase list the commands use: preflight and backup
+// are steps of every run, not phases.
 func TestFind(t *testing.T) {
-	want := []string{"preflight", "backup", "certs", "etcd", "control-plane", "mark", "lb", "kubelet", "cluster-config"}
+	t.Parallel()
+	want := []string{"certs", "etcd", "control-plane", "mark", "lb", "kubelet", "cluster-config"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
@@ -282,8 +353,74 @@ func TestFind(t *testing.T) {
 			t.Errorf("Find(%s) = %v, %v", n, p, err)
 		}
 	}
-	_, err := Find("lbs")
-	if err == nil || !strings.Contains(err.Error(), `no phase "lbs"`) || !strings.Contains(err.Error(), strings.Join(want, ", ")) {
-		t.Errorf("Find(lbs): %v", err)
+	for _, n := range []string{"lbs", "preflight", "backup"} {
+		_, err := Find(n)
+		if err == nil || !strings.Contains(err.Error(), `no phase "`+n+`"`) || !strings.Contains(err.Error(), strings.Join(want, ", ")) {
+			t.Errorf("Find(%s): %v", n, err)
+		}
+	}
+}
+
+// TestSelect: --skip-phases takes phase names and "backup"; anything else,
+// preflight included (it cannot be skipped), is refused with the list.
+func TestSelect(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		skip    []string
+		want    []string
+		wantErr string
+	}{
+		{nil, Names(), ""},
+		{[]string{"lb", "mark"}, []string{"certs", "etcd", "control-plane", "kubelet", "cluster-config"}, ""},
+		{[]string{"backup"}, Names(), ""},
+		{[]string{"lbs"}, nil, "--skip-phases lbs: no such phase; phases are: certs, etcd, control-plane, mark, lb, kubelet, cluster-config, backup"},
+		{[]string{"preflight", "certs", "kubelets"}, nil, "--skip-phases preflight,kubelets: no such phase"},
+	} {
+		list, err := Select(tt.skip)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Select(%q) = %v, want error %q", tt.skip, err, tt.wantErr)
+			}
+			continue
+		}
+		var got []string
+		for _, p := range list {
+			got = append(got, p.Name())
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("Select(%q) = %v, %v; want %v", tt.skip, got, err, tt.want)
+		}
+	}
+}
+
+// TestUses: which phases need the endpoint (and so the LB flags); `haadm
+// phase etcd` and `haadm phase mark` run without them.
+func TestUses(t *testing.T) {
+	t.Parallel()
+	for _, p := range All() {
+		want := UsesEndpoint
+		switch p.Name() {
+		case "etcd":
+			want = UsesEtcd
+		case "mark":
+			want = 0
+		}
+		if got := p.Uses(); got != want {
+			t.Errorf("%s.Uses() = %b, want %b", p.Name(), got, want)
+		}
+	}
+	if u := UsesOf([]Phase{Etcd{}, Mark{}}); u&UsesEndpoint != 0 || u&UsesEtcd == 0 {
+		t.Errorf("UsesOf(etcd, mark) = %b", u)
+	}
+	if u := UsesOf(All()); u != UsesEndpoint|UsesEtcd {
+		t.Errorf("UsesOf(All) = %b", u)
+	}
+	if d, ok := Phase(Etcd{}).(dependent); !ok || !slices.Equal(d.DependsOn(), []string{"certs"}) {
+		t.Error("etcd must be planned again after certs changed something: its members use the certificates")
+	}
+	for _, p := range All() {
+		if _, ok := p.(dependent); ok && p.Name() != "etcd" {
+			t.Errorf("%s depends on earlier phases: add it to this test and to TestRunReplans", p.Name())
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,7 +12,10 @@ import (
 	"k8s.io/cluster-bootstrap/token/jws"
 
 	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/kubeadmcfg"
+	"github.com/haadm/haadm/manifests"
+	"github.com/haadm/haadm/node"
 )
 
 // ClusterConfig points every cluster object that names the API at the load
@@ -32,54 +34,18 @@ func (ClusterConfig) Description() string {
 // pods were started for; changing it rolls them exactly once.
 const rolloutAnnotation = "haadm.io/apiserver-endpoint"
 
-type objectChange struct {
-	what  string
-	diff  string
-	apply func(ctx context.Context) error
+func (ClusterConfig) Uses() Uses { return UsesEndpoint }
+
+// Reads is the first master's admin.conf.
+func (ClusterConfig) Reads(c *Cluster) map[string][]string {
+	return map[string][]string{c.First.Name: {controlplane.KubernetesDir + "/" + controlplane.AdminConf}}
 }
 
-func (ClusterConfig) Check(ctx context.Context, c *Cluster) (bool, string, error) {
-	changes, err := clusterConfigChanges(ctx, c)
-	if err != nil {
-		return false, "", err
-	}
-	var s []string
-	for _, ch := range changes {
-		s = append(s, ch.what)
-	}
-	return len(changes) == 0, strings.Join(s, ", "), nil
-}
-
-func (ClusterConfig) Apply(ctx context.Context, c *Cluster) error {
-	changes, err := clusterConfigChanges(ctx, c)
-	if err != nil {
-		return err
-	}
-	for _, ch := range changes {
-		if err := c.change("cluster-config", "", ch.what, ch.diff, func() error { return ch.apply(ctx) }); err != nil {
-			return err
-		}
-	}
-	if err := c.wait(ctx, "cluster-config", "", "cluster-info re-signed by the bootstrap signer", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
-		return clusterInfoSigned(ctx, c)
-	}); err != nil {
-		return err
-	}
-	if err := c.wait(ctx, "cluster-config", "", "kube-proxy pods rolled", 4*time.Minute, func(ctx context.Context) (bool, string, error) {
-		return kubeProxyRolled(ctx, c)
-	}); err != nil {
-		return err
-	}
-	c.reportOutsiders(ctx)
-	return nil
-}
-
-func clusterConfigChanges(ctx context.Context, c *Cluster) ([]objectChange, error) {
-	var out []objectChange
+func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
+	w := &Work{}
 	cms := c.Kube.CoreV1().ConfigMaps
 	endpoint := c.EndpointURL()
 
-	// kubeadm-config
 	kc, err := cms("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -89,8 +55,6 @@ func clusterConfigChanges(ctx context.Context, c *Cluster) ([]objectChange, erro
 	for _, ip := range ips {
 		sans = append(sans, ip.String())
 	}
-	// Parsed afresh from what is stored now: a check must not change the
-	// in-memory copy, or the apply after it would find nothing to do.
 	cfg, err := kubeadmcfg.Parse([]byte(kc.Data[kubeadmcfg.ConfigMapKey]))
 	if err != nil {
 		return nil, err
@@ -103,8 +67,8 @@ func clusterConfigChanges(ctx context.Context, c *Cluster) ([]objectChange, erro
 		old := kc.Data[kubeadmcfg.ConfigMapKey]
 		kc = kc.DeepCopy()
 		kc.Data[kubeadmcfg.ConfigMapKey] = string(data)
-		out = append(out, objectChange{what: "kube-system/kubeadm-config: controlPlaneEndpoint " + c.Opts.Endpoint, diff: diff([]byte(old), data),
-			apply: func(ctx context.Context) error {
+		w.add(Step{What: "kube-system/kubeadm-config: controlPlaneEndpoint " + c.Opts.Endpoint, Details: []string{diff([]byte(old), data)},
+			Do: func(ctx context.Context) error {
 				_, err := cms("kube-system").Update(ctx, kc, metav1.UpdateOptions{})
 				return err
 			}})
@@ -127,8 +91,8 @@ func clusterConfigChanges(ctx context.Context, c *Cluster) ([]objectChange, erro
 		cm = cm.DeepCopy()
 		cm.Data[o.key] = string(updated)
 		ns := o.ns
-		out = append(out, objectChange{what: ns + "/" + o.name + ": server " + endpoint, diff: diff([]byte(old), updated),
-			apply: func(ctx context.Context) error { _, err := cms(ns).Update(ctx, cm, metav1.UpdateOptions{}); return err }})
+		w.add(Step{What: ns + "/" + o.name + ": server " + endpoint, Details: []string{diff([]byte(old), updated)},
+			Do: func(ctx context.Context) error { _, err := cms(ns).Update(ctx, cm, metav1.UpdateOptions{}); return err }})
 	}
 
 	// kube-proxy pods read their kubeconfig at start: roll them once.
@@ -136,35 +100,59 @@ func clusterConfigChanges(ctx context.Context, c *Cluster) ([]objectChange, erro
 	if err != nil {
 		return nil, fmt.Errorf("read kube-system/kube-proxy DaemonSet: %w", err)
 	}
+	rolled := false
 	if ds.Spec.Template.Annotations[rolloutAnnotation] != c.Opts.Endpoint {
 		ds = ds.DeepCopy()
 		if ds.Spec.Template.Annotations == nil {
 			ds.Spec.Template.Annotations = map[string]string{}
 		}
 		ds.Spec.Template.Annotations[rolloutAnnotation] = c.Opts.Endpoint
-		out = append(out, objectChange{what: "kube-system/kube-proxy DaemonSet: roll pods", apply: func(ctx context.Context) error {
-			_, err := c.Kube.AppsV1().DaemonSets("kube-system").Update(ctx, ds, metav1.UpdateOptions{})
-			return err
-		}})
+		rolled = true
+		w.add(Step{What: "kube-system/kube-proxy DaemonSet: roll pods", Details: []string{"annotation " + rolloutAnnotation + "=" + c.Opts.Endpoint},
+			Do: func(ctx context.Context) error {
+				_, err := c.Kube.AppsV1().DaemonSets("kube-system").Update(ctx, ds, metav1.UpdateOptions{})
+				return err
+			}})
 	}
 
 	// admin.conf on the first master
-	have, ok, err := c.readFile(ctx, c.First.Name, "/etc/kubernetes/admin.conf")
+	adminConf := controlplane.KubernetesDir + "/" + controlplane.AdminConf
+	have, err := c.Host(c.First.Name).ReadFiles(ctx, []string{adminConf})
 	if err != nil {
 		return nil, err
 	}
-	if ok {
-		updated, changed, err := certs.SetServer(have, endpoint)
+	if cur, ok := have[adminConf]; ok {
+		updated, changed, err := certs.SetServer(cur.Data, endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: admin.conf: %w", c.First.Name, err)
 		}
 		if changed {
-			out = append(out, objectChange{what: c.First.Name + ":/etc/kubernetes/admin.conf: server " + endpoint, apply: func(ctx context.Context) error {
-				return c.Host(c.First.Name).WriteFile(ctx, "/etc/kubernetes/admin.conf", updated, 0o600)
-			}})
+			w.add(Step{Node: c.First.Name, What: adminConf + ": server " + endpoint, Details: []string{fileDetail(adminConf, have, updated, "repoint")},
+				Do: func(ctx context.Context) error {
+					return c.Host(c.First.Name).WriteFiles(ctx, []node.File{{Path: adminConf, Data: updated, Mode: modeOr(cur.Mode, 0o600), UID: cur.UID, GID: cur.GID}})
+				}})
 		}
 	}
-	return out, nil
+	if w.Empty() {
+		return w, nil
+	}
+	w.add(Step{What: "cluster-info re-signed by the bootstrap signer", Wait: true, Do: func(ctx context.Context) error {
+		return waitFor(ctx, c.Log, "cluster-config", "", "cluster-info re-signed by the bootstrap signer", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+			return clusterInfoSigned(ctx, c)
+		})
+	}})
+	if rolled {
+		w.add(Step{What: "kube-proxy pods rolled", Wait: true, Do: func(ctx context.Context) error {
+			return waitFor(ctx, c.Log, "cluster-config", "", "kube-proxy pods rolled", 4*time.Minute, func(ctx context.Context) (bool, string, error) {
+				return kubeProxyRolled(ctx, c)
+			})
+		}})
+	}
+	w.add(Step{What: "other ConfigMaps checked for " + c.First.IP, Wait: true, Do: func(ctx context.Context) error {
+		c.reportOutsiders(ctx)
+		return nil
+	}})
+	return w, nil
 }
 
 // clusterInfoSigned: every bootstrap token that signs has a valid detached
@@ -229,3 +217,6 @@ func (c *Cluster) reportOutsiders(ctx context.Context) {
 		}
 	}
 }
+
+// diff is a unified diff for plans, empty when equal.
+func diff(old, new []byte) string { return manifests.Diff(old, new) }

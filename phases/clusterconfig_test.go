@@ -37,8 +37,9 @@ func decodeYAML(t *testing.T, s string) map[string]any {
 
 // TestClusterConfig points kubeadm-config, cluster-info, kube-proxy and
 // shaolin's admin.conf at the load balancer and rolls kube-proxy, changing
-// nothing else; afterwards Check is done and Apply changes nothing.
+// nothing else; afterwards the plan is empty and applying changes nothing.
 func TestClusterConfig(t *testing.T) {
+	t.Parallel()
 	outsider := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "cilium-config", Namespace: "kube-system"},
 		Data: map[string]string{"values.yaml": "k8sServiceHost: 10.250.0.11\nk8sServicePort: 6443\n",
@@ -54,20 +55,20 @@ func TestClusterConfig(t *testing.T) {
 	kpBefore := getCM(t, f, "kube-system", "kube-proxy")
 	adminBefore, _ := f.file("shaolin", "/etc/kubernetes/admin.conf")
 
-	done, why, err := ClusterConfig{}.Check(ctx, f.c)
+	done, why, err := check(ctx, ClusterConfig{}, f.c)
 	if err != nil || done {
-		t.Fatalf("Check before = %v, %q, %v", done, why, err)
+		t.Fatalf("plan before = %v, %q, %v", done, why, err)
 	}
 	wantWhy := "kube-system/kubeadm-config: controlPlaneEndpoint 10.250.0.12:8443, kube-public/cluster-info: server " + endpoint +
-		", kube-system/kube-proxy: server " + endpoint + ", kube-system/kube-proxy DaemonSet: roll pods, shaolin:/etc/kubernetes/admin.conf: server " + endpoint
+		", kube-system/kube-proxy: server " + endpoint + ", kube-system/kube-proxy DaemonSet: roll pods, shaolin: /etc/kubernetes/admin.conf: server " + endpoint
 	if why != wantWhy {
 		t.Errorf("why =\n %q\nwant\n %q", why, wantWhy)
 	}
 	if m := f.mutations(); len(m) != 0 {
-		t.Fatalf("Check changed the API: %v", m)
+		t.Fatalf("planning changed the API: %v", m)
 	}
 
-	if err := (ClusterConfig{}).Apply(ctx, f.c); err != nil {
+	if err := apply(ctx, ClusterConfig{}, f.c); err != nil {
 		t.Fatal(err)
 	}
 
@@ -145,8 +146,9 @@ func TestClusterConfig(t *testing.T) {
 		}
 		checkOnlyServerChanged(t, adminBefore, b, endpoint)
 	})
-	mustContain(t, f.console.String(), "[cluster-config] kube-system/kubeadm-config: controlPlaneEndpoint 10.250.0.12:8443",
-		"[cluster-config] cluster-info re-signed by the bootstrap signer", "[cluster-config] kube-proxy pods rolled",
+	mustContain(t, f.console.String(), "[cluster-config] kube-system/kubeadm-config: controlPlaneEndpoint 10.250.0.12:8443 (",
+		"[cluster-config] shaolin: /etc/kubernetes/admin.conf: server "+endpoint+" (",
+		"[cluster-config] cluster-info re-signed by the bootstrap signer (", "[cluster-config] kube-proxy pods rolled (",
 		// haadm does not edit a CNI's config, but says it still names shaolin.
 		"NOTE: kube-system/cilium-config key kubeconfig still names 10.250.0.11",
 		"NOTE: kube-system/cilium-config key values.yaml still names 10.250.0.11")
@@ -155,20 +157,20 @@ func TestClusterConfig(t *testing.T) {
 		t.Error("a ConfigMap haadm manages is reported as an outsider")
 	}
 
-	done, why, err = ClusterConfig{}.Check(ctx, f.c)
-	if err != nil || !done {
-		t.Fatalf("Check after = %v, %q, %v", done, why, err)
+	w := plan(t, ctx, ClusterConfig{}, f.c)
+	if !w.Empty() || len(w.Steps) != 0 {
+		t.Fatalf("plan after = %q: a converged cluster has nothing, not even a wait", stepsOf(w))
 	}
 	before := len(f.mutations())
 	writes := f.writes()
-	if err := (ClusterConfig{}).Apply(ctx, f.c); err != nil {
+	if err := apply(ctx, ClusterConfig{}, f.c); err != nil {
 		t.Fatal(err)
 	}
 	if m := f.mutations(); len(m) != before {
-		t.Errorf("second Apply changed the API: %v", m[before:])
+		t.Errorf("second apply changed the API: %v", m[before:])
 	}
 	if !equalWrites(writes, f.writes()) {
-		t.Error("second Apply wrote a file")
+		t.Error("second apply wrote a file")
 	}
 }
 
@@ -195,45 +197,40 @@ func checkOnlyServerChanged(t *testing.T, before, after []byte, server string) {
 	}
 }
 
-// TestClusterConfigDryRun plans every change and makes none.
-func TestClusterConfigDryRun(t *testing.T) {
-	f := newFixture(t, setup{DryRun: true})
-	if err := (ClusterConfig{}).Apply(testCtx(t, 10*time.Second), f.c); err != nil {
-		t.Fatal(err)
-	}
-	if m := f.mutations(); len(m) != 0 {
-		t.Errorf("dry run changed the API: %v", m)
-	}
-	if w := f.writes(); len(w) != 0 {
-		t.Errorf("dry run wrote %v", w)
-	}
-	var what []string
-	for _, it := range f.c.Plan.Items {
-		what = append(what, it.What)
-		if it.Phase != "cluster-config" {
-			t.Errorf("plan item of phase %q", it.Phase)
-		}
-	}
+// TestClusterConfigPlan: the plan names every change with a diff an
+// operator can review, credentials redacted, and makes none.
+func TestClusterConfigPlan(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{})
+	ctx := testCtx(t, 10*time.Second)
+	w := plan(t, ctx, ClusterConfig{}, f.c)
+	f.unchanged(t)
 	want := []string{
 		"kube-system/kubeadm-config: controlPlaneEndpoint 10.250.0.12:8443",
 		"kube-public/cluster-info: server https://10.250.0.12:8443",
 		"kube-system/kube-proxy: server https://10.250.0.12:8443",
 		"kube-system/kube-proxy DaemonSet: roll pods",
-		"shaolin:/etc/kubernetes/admin.conf: server https://10.250.0.12:8443",
+		"shaolin: /etc/kubernetes/admin.conf: server https://10.250.0.12:8443",
+		"cluster-info re-signed by the bootstrap signer (wait)",
+		"kube-proxy pods rolled (wait)",
+		"other ConfigMaps checked for 10.250.0.11 (wait)",
 	}
-	if !slices.Equal(what, want) {
-		t.Errorf("plan:\n got %q\nwant %q", what, want)
+	if got := stepsOf(w); !slices.Equal(got, want) {
+		t.Errorf("plan:\n got %q\nwant %q", got, want)
 	}
-	// The kubeadm-config item carries a diff an operator can review.
-	mustContain(t, f.c.Plan.Items[0].Diff, "+controlPlaneEndpoint: 10.250.0.12:8443", "+  - emei", "+  - 10.250.0.12")
-	if done, _, _ := (ClusterConfig{}).Check(t.Context(), f.c); done {
-		t.Error("Check after a dry run says done")
+	mustContain(t, w.Steps[0].Details[0], "+controlPlaneEndpoint: 10.250.0.12:8443", "+  - emei", "+  - 10.250.0.12")
+	mustContain(t, w.Steps[1].Details[0], "-    server: https://10.250.0.11:6443", "+    server: https://10.250.0.12:8443")
+	mustContain(t, w.Steps[4].Details[0], "/etc/kubernetes/admin.conf: repoint\n", "+    server: https://10.250.0.12:8443")
+	noKeyMaterial(t, "the cluster-config plan", detailsOf(w, ""))
+	if done, _, _ := check(ctx, ClusterConfig{}, f.c); done {
+		t.Error("planning again after a plan says done")
 	}
 }
 
 // TestClusterInfoSigned: the wait for the bootstrap signer ends only when
 // every signing token's signature matches the current kubeconfig.
 func TestClusterInfoSigned(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, setup{})
 	ok, why, err := clusterInfoSigned(t.Context(), f.c)
 	if err != nil || !ok {
@@ -261,6 +258,7 @@ func TestClusterInfoSigned(t *testing.T) {
 }
 
 func TestKubeProxyRolled(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		gen    int64
@@ -274,6 +272,7 @@ func TestKubeProxyRolled(t *testing.T) {
 		{"updated but not available", 2, appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, UpdatedNumberScheduled: 3, NumberAvailable: 2}, false, "3 of 3 updated, 2 available"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ds := kubeProxyDaemonSet(3)
 			ds.Generation, ds.Status = tt.gen, tt.status
 			f := newFixture(t, setup{})

@@ -2,19 +2,16 @@ package phases
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
-	"io/fs"
-	"net"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/controlplane"
+	"github.com/haadm/haadm/etcdm"
 	"github.com/haadm/haadm/manifests"
+	"github.com/haadm/haadm/node"
 )
 
 // ControlPlane gives each new master the first master's static pods, tweaked
@@ -27,15 +24,9 @@ func (ControlPlane) Name() string { return "control-plane" }
 func (ControlPlane) Description() string {
 	return "static pods and kubeconfigs for each new master; wait for its apiserver"
 }
+func (ControlPlane) Uses() Uses { return UsesEndpoint }
 
 const apiserverTimeout = 4 * time.Minute
-
-// cpFile is one file a new master needs.
-type cpFile struct {
-	path string
-	data []byte // rendered content for manifests
-	kc   *kubeconfigWant
-}
 
 // kubeconfigWant describes a kubeconfig by meaning, not bytes: a fresh key
 // makes every rendering different, so "done" means right server, right
@@ -45,94 +36,144 @@ type kubeconfigWant struct {
 	spec   certs.Spec
 }
 
-func (ControlPlane) Check(ctx context.Context, c *Cluster) (bool, string, error) {
-	todo, err := controlPlaneTodo(ctx, c)
-	if err != nil {
-		return false, "", err
-	}
-	return len(todo) == 0, strings.Join(todo, ", "), nil
-}
-
-func controlPlaneTodo(ctx context.Context, c *Cluster) ([]string, error) {
-	p, err := loadPKI(ctx, c)
+func (ControlPlane) Plan(ctx context.Context, c *Cluster) (*Work, error) {
+	src, err := c.sourceFiles(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var todo []string
+	steps := make([][]Step, len(c.New))
+	if err := forEach(len(c.New), func(i int) error {
+		var err error
+		steps[i], err = planControlPlane(ctx, c, src, c.New[i])
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	w := &Work{}
+	for _, s := range steps {
+		w.add(s...)
+	}
+	return w, nil
+}
+
+// kubeconfigsFor are the kubeconfigs a new master's components and admin
+// use, with the server each must name.
+func kubeconfigsFor(c *Cluster, n NodeInfo) map[string]kubeconfigWant {
+	server := map[controlplane.Target]string{controlplane.TargetLocal: c.LocalAPIServer(n), controlplane.TargetEndpoint: c.EndpointURL()}
+	spec := map[string]certs.Spec{
+		controlplane.AdminConf:             certs.Admin(),
+		controlplane.ControllerManagerConf: certs.ControllerManager(),
+		controlplane.SchedulerConf:         certs.Scheduler(),
+	}
+	out := map[string]kubeconfigWant{}
+	for _, r := range controlplane.Kubeconfigs(true) {
+		if s, ok := spec[r.File]; ok {
+			out[controlplane.KubernetesDir+"/"+r.File] = kubeconfigWant{server: server[r.Target], spec: s}
+		}
+	}
+	return out
+}
+
+// controlPlanePaths are a new master's files, in the order they are
+// written: kubeconfigs first, since the static pods read them as they start.
+func controlPlanePaths() []string {
+	return []string{
+		controlplane.KubernetesDir + "/" + controlplane.ControllerManagerConf,
+		controlplane.KubernetesDir + "/" + controlplane.SchedulerConf,
+		controlplane.KubernetesDir + "/" + controlplane.AdminConf,
+		manifestsDir + "/kube-apiserver.yaml",
+		manifestsDir + "/kube-controller-manager.yaml",
+		manifestsDir + "/kube-scheduler.yaml",
+	}
+}
+
+// Reads are the new masters' kubeconfigs and static pods.
+func (ControlPlane) Reads(c *Cluster) map[string][]string {
+	out := map[string][]string{}
 	for _, n := range c.New {
-		files, err := controlPlaneFiles(ctx, c, n)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
-			ok, err := cpFileDone(ctx, c, n.Name, f, p.ca.Cert)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				todo = append(todo, n.Name+":"+f.path)
-			}
-		}
+		out[n.Name] = controlPlanePaths()
 	}
-	return todo, nil
+	return out
 }
 
-func controlPlaneFiles(ctx context.Context, c *Cluster, n NodeInfo) ([]cpFile, error) {
-	read := func(name string) ([]byte, error) {
-		b, ok, err := c.readFile(ctx, c.First.Name, manifestsDir+"/"+name)
-		if err == nil && !ok {
-			err = fmt.Errorf("node %s: %s/%s is missing", c.First.Name, manifestsDir, name)
-		}
-		return b, err
-	}
-	api, err := read("kube-apiserver.yaml")
-	if err != nil {
-		return nil, err
-	}
-	cm, err := read("kube-controller-manager.yaml")
-	if err != nil {
-		return nil, err
-	}
-	sched, err := read("kube-scheduler.yaml")
-	if err != nil {
-		return nil, err
-	}
+func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) ([]Step, error) {
 	nd := manifests.Node{Name: n.Name, IP: n.IP}
-	apiOut, err := manifests.APIServer(api, nd)
-	if err != nil {
-		return nil, fmt.Errorf("node %s: render kube-apiserver.yaml: %w", n.Name, err)
+	pods := map[string]func([]byte) ([]byte, error){
+		"kube-apiserver.yaml":          func(b []byte) ([]byte, error) { return manifests.APIServer(b, nd) },
+		"kube-controller-manager.yaml": manifests.ControllerManager,
+		"kube-scheduler.yaml":          manifests.Scheduler,
 	}
-	cmOut, err := manifests.ControllerManager(cm)
+	kcs := kubeconfigsFor(c, n)
+	order := controlPlanePaths()
+	have, err := c.Host(n.Name).ReadFiles(ctx, order)
 	if err != nil {
-		return nil, fmt.Errorf("node %s: render kube-controller-manager.yaml: %w", n.Name, err)
+		return nil, err
 	}
-	schedOut, err := manifests.Scheduler(sched)
-	if err != nil {
-		return nil, fmt.Errorf("node %s: render kube-scheduler.yaml: %w", n.Name, err)
+	var files []node.File
+	var details []string
+	for _, p := range order {
+		var data []byte
+		if want, ok := kcs[p]; ok {
+			if h, ok := have[p]; ok && kubeconfigMatches(h.Data, want, src.ca.Cert) {
+				continue
+			}
+			if data, err = renderKubeconfig(c, src, want); err != nil {
+				return nil, fmt.Errorf("node %s: %s: %w", n.Name, p, err)
+			}
+		} else {
+			name := strings.TrimPrefix(p, manifestsDir+"/")
+			if data, err = pods[name](src.pods[name]); err != nil {
+				return nil, fmt.Errorf("node %s: render %s: %w", n.Name, name, err)
+			}
+			if h, ok := have[p]; ok && string(h.Data) == string(data) {
+				continue
+			}
+		}
+		files = append(files, node.File{Path: p, Data: data, Mode: 0o600})
+		details = append(details, fileDetail(p, have, data, "to write"))
 	}
-	local := localAPIServer(n)
-	// Kubeconfigs first: the static pods read them as they start.
-	return []cpFile{
-		{path: "/etc/kubernetes/controller-manager.conf", kc: &kubeconfigWant{server: local, spec: certs.ControllerManager()}},
-		{path: "/etc/kubernetes/scheduler.conf", kc: &kubeconfigWant{server: local, spec: certs.Scheduler()}},
-		{path: "/etc/kubernetes/admin.conf", kc: &kubeconfigWant{server: c.EndpointURL(), spec: certs.Admin()}},
-		{path: manifestsDir + "/kube-apiserver.yaml", data: apiOut},
-		{path: manifestsDir + "/kube-controller-manager.yaml", data: cmOut},
-		{path: manifestsDir + "/kube-scheduler.yaml", data: schedOut},
-	}, nil
+	if len(files) == 0 {
+		return nil, nil
+	}
+	return []Step{{
+		Node: n.Name, What: fmt.Sprintf("%d files (%s)", len(files), shortList(files)), Details: details,
+		Do: func(ctx context.Context) error {
+			// The apiserver talks to its local etcd member: without a
+			// started one it would never be ready.
+			if err := c.checkLocalMember(ctx, n); err != nil {
+				return err
+			}
+			return c.Host(n.Name).WriteFiles(ctx, files)
+		},
+	}, {
+		Node: n.Name, What: "kube-apiserver ready", Wait: true,
+		Do: func(ctx context.Context) error {
+			addr := controlplane.HostPort(n.IP, c.APIServerPort())
+			err := waitFor(ctx, c.Log, "control-plane", n.Name, "kube-apiserver ready", apiserverTimeout, func(ctx context.Context) (bool, string, error) {
+				return c.readyz(ctx, n.Name, addr, n.IP)
+			})
+			if err != nil {
+				return fmt.Errorf("%w\n(check the kube-apiserver container on %s: crictl ps -a --name kube-apiserver)", err, n.Name)
+			}
+			return nil
+		},
+	}}, nil
 }
 
-func localAPIServer(n NodeInfo) string { return "https://" + net.JoinHostPort(n.IP, "6443") }
-
-func cpFileDone(ctx context.Context, c *Cluster, nodeName string, f cpFile, ca *x509.Certificate) (bool, error) {
-	if f.kc == nil {
-		return c.fileIs(ctx, nodeName, f.path, f.data)
+// checkLocalMember: node n has a started etcd member.
+func (c *Cluster) checkLocalMember(ctx context.Context, n NodeInfo) error {
+	cli, err := c.EtcdClient(ctx)
+	if err != nil {
+		return err
 	}
-	have, ok, err := c.readFile(ctx, nodeName, f.path)
-	if err != nil || !ok {
-		return false, err
+	members, err := etcdm.List(ctx, cli)
+	if err != nil {
+		return err
 	}
-	return kubeconfigMatches(have, *f.kc, ca), nil
+	if m, ok := memberOf(members, peerURL(n)); !ok || !m.Started() {
+		return fmt.Errorf("node %s has no started etcd member for its apiserver: run `haadm phase etcd` first (nothing was written)", n.Name)
+	}
+	return nil
 }
 
 // kubeconfigMatches: right server, a client certificate with the right
@@ -154,51 +195,13 @@ func kubeconfigMatches(kc []byte, want kubeconfigWant, ca *x509.Certificate) boo
 	return ok
 }
 
-func (ControlPlane) Apply(ctx context.Context, c *Cluster) error {
-	p, err := loadPKI(ctx, c)
-	if err != nil {
-		return err
-	}
-	for _, n := range c.New {
-		files, err := controlPlaneFiles(ctx, c, n)
-		if err != nil {
-			return err
-		}
-		for _, f := range files {
-			done, err := cpFileDone(ctx, c, n.Name, f, p.ca.Cert)
-			if err != nil {
-				return err
-			}
-			if done {
-				continue
-			}
-			data := f.data
-			mode := fs.FileMode(0o600)
-			if f.kc != nil {
-				if data, err = renderKubeconfig(c, p.ca, p.caPEM, *f.kc); err != nil {
-					return fmt.Errorf("node %s: %s: %w", n.Name, f.path, err)
-				}
-			}
-			if _, err := c.ensureFile(ctx, "control-plane", n.Name, f.path, data, mode); err != nil {
-				return err
-			}
-		}
-		if err := c.wait(ctx, "control-plane", n.Name, "kube-apiserver ready", apiserverTimeout, func(ctx context.Context) (bool, string, error) {
-			return c.readyz(ctx, n.Name, n.IP+":6443", n.IP)
-		}); err != nil {
-			return fmt.Errorf("%w\n(check the kube-apiserver container on %s: crictl ps -a --name kube-apiserver)", err, n.Name)
-		}
-	}
-	return nil
-}
-
-func renderKubeconfig(c *Cluster, ca *certs.CA, caPEM []byte, want kubeconfigWant) ([]byte, error) {
-	key, err := certs.NewKey(keyAlgorithm(ca.Cert))
+func renderKubeconfig(c *Cluster, src *source, want kubeconfigWant) ([]byte, error) {
+	key, err := certs.NewKey(keyAlgorithm(src.ca.Cert))
 	if err != nil {
 		return nil, err
 	}
 	nb, validity := certs.KubeadmWindow(time.Now(), certs.DefaultValidity)
-	crt, err := certs.Issue(ca, want.spec, key, nb, validity)
+	crt, err := certs.Issue(src.ca, want.spec, key, nb, validity)
 	if err != nil {
 		return nil, err
 	}
@@ -206,49 +209,24 @@ func renderKubeconfig(c *Cluster, ca *certs.CA, caPEM []byte, want kubeconfigWan
 	if err != nil {
 		return nil, err
 	}
-	return certs.RenderKubeconfig(c.Facts.ClusterName, want.server, caPEM, want.spec.CommonName, crt, keyPEM)
+	return certs.RenderKubeconfig(c.Facts.ClusterName, want.server, src.caPEM, want.spec.CommonName, crt, keyPEM)
 }
 
-// readyz asks an apiserver (or the LB) for /readyz, connecting from node via
-// SSH. The certificate is verified against the cluster CA for serverName,
-// so this also proves the SANs are right.
+// readyz asks an apiserver (or the LB) at addr for /readyz, connecting
+// from node via. The certificate is verified against the cluster CA for
+// serverName, so this also proves the SANs are right.
 func (c *Cluster) readyz(ctx context.Context, via, addr, serverName string) (bool, string, error) {
-	p, err := loadPKI(ctx, c)
+	src, err := c.sourceFiles(ctx)
 	if err != nil {
 		return false, "", err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(p.ca.Cert)
-	h := c.Host(via)
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return h.DialContext(ctx, "tcp", addr)
-		},
-		TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12},
-		DisableKeepAlives: true,
+	pool.AddCert(src.ca.Cert)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res := controlplane.Probe(ctx, c.Host(via).DialContext, addr, controlplane.ProbeOptions{Roots: pool, ServerName: serverName})
+	if res.Ready {
+		return true, "", nil
 	}
-	defer tr.CloseIdleConnections()
-	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+net.JoinHostPort(serverName, portOf(addr))+"/readyz", nil)
-	if err != nil {
-		return false, "", err
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return false, "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Sprintf("/readyz %d: %s", resp.StatusCode, strings.TrimSpace(string(body))), nil
-	}
-	return true, "", nil
-}
-
-func portOf(addr string) string {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return strconv.Itoa(443)
-	}
-	return p
+	return false, "", res.Err
 }

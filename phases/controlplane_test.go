@@ -33,22 +33,45 @@ var cpPaths = []string{
 func certifiedFixture(t *testing.T, s setup) *fixture {
 	t.Helper()
 	f := newFixture(t, s)
-	if err := (Certs{}).Apply(t.Context(), f.c); err != nil {
+	if err := apply(t.Context(), Certs{}, f.c); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
+// plannedFiles lists the files a plan writes, as "node:path", from the
+// details (each starts with "path: why").
+func plannedFiles(w *Work) []string {
+	var out []string
+	for _, s := range w.Steps {
+		for _, d := range s.Details {
+			first, _, _ := strings.Cut(d, "\n")
+			path, _, _ := strings.Cut(first, ": ")
+			out = append(out, s.Node+":"+path)
+		}
+	}
+	return out
+}
+
 // TestControlPlaneApply writes the static pods and kubeconfigs on emei and
 // wudang and waits for each apiserver's /readyz, served over TLS with the
 // certificate the certs phase gave that node, and verified like the real
-// thing: against the cluster CA, for the node's IP.
+// thing: against the cluster CA, for the node's IP. Each node's etcd member
+// has started (a fake etcd says so: no unit test can start one).
 func TestControlPlaneApply(t *testing.T) {
+	t.Parallel()
 	f := certifiedFixture(t, setup{})
+	f.useFakeEtcd(labVoters()...)
 	ctx := testCtx(t, 30*time.Second)
-	done, why, err := ControlPlane{}.Check(ctx, f.c)
-	if err != nil || done {
-		t.Fatalf("Check before Apply = %v, %q, %v", done, why, err)
+	w := plan(t, ctx, ControlPlane{}, f.c)
+	if w.PerNode {
+		t.Error("control-plane restarts components: one node at a time")
+	}
+	if got, want := stepsOf(w), []string{
+		"emei: 6 files (controller-manager.conf, scheduler.conf, admin.conf, and 3 more)", "emei: kube-apiserver ready (wait)",
+		"wudang: 6 files (controller-manager.conf, scheduler.conf, admin.conf, and 3 more)", "wudang: kube-apiserver ready (wait)",
+	}; !slices.Equal(got, want) {
+		t.Errorf("steps:\n got %q\nwant %q", got, want)
 	}
 	var want []string
 	for _, n := range []string{"emei", "wudang"} {
@@ -56,13 +79,13 @@ func TestControlPlaneApply(t *testing.T) {
 			want = append(want, n+":"+p)
 		}
 	}
-	if why != strings.Join(want, ", ") {
-		t.Errorf("Check why = %q, want %q", why, strings.Join(want, ", "))
+	if got := plannedFiles(w); !slices.Equal(got, want) {
+		t.Errorf("planned files:\n got %q\nwant %q", got, want)
 	}
 
 	f.serveAPIServer("emei", emeiIP+":6443", http.StatusOK)
 	f.serveAPIServer("wudang", wudangIP+":6443", http.StatusOK)
-	if err := (ControlPlane{}).Apply(ctx, f.c); err != nil {
+	if err := w.apply(ctx, "control-plane", f.c.Log); err != nil {
 		t.Fatal(err)
 	}
 
@@ -72,13 +95,17 @@ func TestControlPlaneApply(t *testing.T) {
 			for _, c := range f.fakes[tt.node].Calls() {
 				if c.Kind == node.CallWrite && !strings.HasPrefix(c.Path, pkiDir) {
 					writes = append(writes, c.Path)
-					if c.Mode != 0o600 {
-						t.Errorf("%s written with mode %04o, want 0600", c.Path, c.Mode)
+					if c.Mode != 0o600 || c.UID != 0 || c.GID != 0 {
+						t.Errorf("%s written with mode %04o owner %d:%d, want 0600 root", c.Path, c.Mode, c.UID, c.GID)
 					}
 				}
 			}
 			if !slices.Equal(writes, cpPaths) {
 				t.Errorf("writes = %v, want %v", writes, cpPaths)
+			}
+			// certs wrote once, control-plane once: all six files in one batch.
+			if got := f.meters[tt.node].counts()["WriteFiles"]; got != 2 {
+				t.Errorf("%d WriteFiles, want one for the certificates and one for the six files", got)
 			}
 			// The manifests are exactly the golden ones the manifests
 			// package derives from shaolin's (and checks against kubeadm's).
@@ -108,22 +135,42 @@ func TestControlPlaneApply(t *testing.T) {
 			}
 		})
 	}
-	mustContain(t, f.console.String(), "[control-plane] emei: kube-apiserver ready", "[control-plane] wudang: wrote /etc/kubernetes/admin.conf")
+	mustContain(t, f.console.String(), "[control-plane] emei: kube-apiserver ready (",
+		"[control-plane] wudang: 6 files (controller-manager.conf, scheduler.conf, admin.conf, and 3 more) (")
 	if w := f.calls("shaolin", node.CallWrite); len(w) != 1 { // apiserver.crt, from the certs phase
 		t.Errorf("control-plane wrote on shaolin: %v", w)
 	}
 
-	done, why, err = ControlPlane{}.Check(ctx, f.c)
+	done, why, err := check(ctx, ControlPlane{}, f.c)
 	if err != nil || !done {
-		t.Fatalf("Check after Apply = %v, %q, %v", done, why, err)
+		t.Fatalf("plan after apply = %v, %q, %v", done, why, err)
 	}
 	before := f.writes()
-	if err := (ControlPlane{}).Apply(ctx, f.c); err != nil {
+	if err := apply(ctx, ControlPlane{}, f.c); err != nil {
 		t.Fatal(err)
 	}
 	if after := f.writes(); !equalWrites(before, after) {
-		t.Errorf("second Apply wrote files")
+		t.Errorf("second apply wrote files")
 	}
+}
+
+// TestControlPlaneNeedsLocalMember: an apiserver talks to its own etcd
+// member, so without a started one nothing is written (here the real etcd
+// has only shaolin).
+func TestControlPlaneNeedsLocalMember(t *testing.T) {
+	t.Parallel()
+	f := certifiedFixture(t, setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "emei"}})
+	f.startEtcd()
+	before := f.writes()
+	err := apply(testCtx(t, 30*time.Second), ControlPlane{}, f.c)
+	if err == nil {
+		t.Fatal("control-plane applied without a started etcd member on emei")
+	}
+	mustContain(t, err.Error(), "node emei: 6 files", "node emei has no started etcd member for its apiserver", "run `haadm phase etcd` first", "nothing was written")
+	if !equalWrites(before, f.writes()) {
+		t.Errorf("wrote %v", f.writes())
+	}
+	mustContain(t, f.console.String(), "[control-plane] emei: 6 files (controller-manager.conf, scheduler.conf, admin.conf, and 3 more): FAILED")
 }
 
 // checkKubeconfig: a kubeconfig as kubeadm writes it, for server, whose
@@ -164,10 +211,12 @@ func checkKubeconfig(t *testing.T, f *fixture, nodeName, path, server string, sp
 // means (server, identity, CA), so one pointing elsewhere or signed by
 // another CA is replaced, and a correct one is left alone.
 func TestControlPlaneRewritesWrongKubeconfig(t *testing.T) {
+	t.Parallel()
 	f := certifiedFixture(t, setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "emei"}})
+	f.useFakeEtcd(labVoters()...)
 	f.serveAPIServer("emei", emeiIP+":6443", http.StatusOK)
 	ctx := testCtx(t, 30*time.Second)
-	if err := (ControlPlane{}).Apply(ctx, f.c); err != nil {
+	if err := apply(ctx, ControlPlane{}, f.c); err != nil {
 		t.Fatal(err)
 	}
 	// Scheduler pointed at shaolin (e.g. copied by hand); controller-manager
@@ -182,16 +231,13 @@ func TestControlPlaneRewritesWrongKubeconfig(t *testing.T) {
 	cm, _, _ = certs.SetServer(cm, "https://10.250.0.12:6443")
 	f.setFile("emei", "/etc/kubernetes/controller-manager.conf", cm)
 
-	todo, err := controlPlaneTodo(t.Context(), f.c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	todo := plannedFiles(plan(t, ctx, ControlPlane{}, f.c))
 	want := []string{"emei:/etc/kubernetes/controller-manager.conf", "emei:/etc/kubernetes/scheduler.conf"}
 	if !slices.Equal(todo, want) {
 		t.Fatalf("todo = %v, want %v", todo, want)
 	}
 	n := len(f.calls("emei", node.CallWrite))
-	if err := (ControlPlane{}).Apply(ctx, f.c); err != nil {
+	if err := apply(ctx, ControlPlane{}, f.c); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.calls("emei", node.CallWrite)[n:]; !slices.Equal(got, want2paths(want)) {
@@ -210,43 +256,46 @@ func want2paths(todo []string) []string {
 	return p
 }
 
-// TestControlPlaneDryRun: through recorders, every file is planned with a
-// diff that never shows key material, nothing is written, and nothing waits
-// for an apiserver that was never started.
-func TestControlPlaneDryRun(t *testing.T) {
-	f := newFixture(t, setup{DryRun: true})
-	if err := (ControlPlane{}).Apply(t.Context(), f.c); err != nil {
-		t.Fatal(err)
+// TestControlPlanePlan: on the fresh lab every file is planned with a diff
+// that never shows key material; planning writes nothing, dials no
+// apiserver, and reads each new master in one round trip.
+func TestControlPlanePlan(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{})
+	w := plan(t, t.Context(), ControlPlane{}, f.c)
+	var want []string
+	for _, n := range []string{"emei", "wudang"} {
+		for _, p := range cpPaths {
+			want = append(want, n+":"+p)
+		}
+	}
+	if got := plannedFiles(w); !slices.Equal(got, want) {
+		t.Errorf("planned %v, want %v", got, want)
 	}
 	for _, n := range []string{"emei", "wudang"} {
-		var paths []string
-		for _, ch := range f.recs[n].Changes() {
-			paths = append(paths, ch.Path)
-			if ch.Kind != node.ChangeWrite || !ch.NewFile || ch.Mode != 0o600 {
-				t.Errorf("%s: %+v", n, ch)
-			}
-			if strings.Contains(ch.Diff, "PRIVATE KEY") || strings.Contains(ch.Diff, "client-key-data: LS0t") {
-				t.Errorf("%s: the plan shows key material for %s", n, ch.Path)
-			}
-		}
-		if !slices.Equal(paths, cpPaths) {
-			t.Errorf("%s: planned %v, want %v", n, paths, cpPaths)
-		}
-		if w := f.calls(n, node.CallWrite); len(w) != 0 {
-			t.Errorf("%s: dry run wrote %v", n, w)
-		}
+		d := detailsOf(w, n)
+		noKeyMaterial(t, n+"'s plan", d)
+		// New files, each a diff from nothing; kubeconfig keys redacted.
+		mustContain(t, d, "/etc/kubernetes/admin.conf: to write\n--- /dev/null (new file)\n+++ b/etc/kubernetes/admin.conf",
+			"+    client-key-data: (redacted, sha256:", "+    - --advertise-address="+map[string]string{"emei": emeiIP, "wudang": wudangIP}[n])
+	}
+	f.unchanged(t)
+	for n := range f.fakes {
 		if d := f.calls(n, node.CallDial); len(d) != 0 {
-			t.Errorf("%s: dry run dialled %v", n, d)
+			t.Errorf("%s: planning dialled %v", n, d)
 		}
 	}
-	if len(f.recs["shaolin"].Changes()) != 0 {
-		t.Errorf("shaolin: %v", f.recs["shaolin"].Changes())
+	for n, want := range map[string]int{"shaolin": 1, "emei": 1, "wudang": 1} {
+		if got := f.meters[n].counts(); got["ReadFiles"] != want || f.trips(n) != want {
+			t.Errorf("%s: %v, want %d ReadFiles and nothing else", n, got, want)
+		}
 	}
 }
 
 // TestReadyz: the /readyz probe haadm waits on, against servers that answer
 // well, badly, with a certificate for another name, or not at all.
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	f := certifiedFixture(t, setup{})
 	// Before the certs phase, shaolin's certificate lacks the LB name;
 	// keep one such certificate around to serve.
@@ -265,7 +314,7 @@ func TestReadyz(t *testing.T) {
 		why, errHas string
 	}{
 		{name: "ready", via: "emei", addr: emeiIP + ":6443", server: emeiIP, ok: true},
-		{name: "not ready", via: "wudang", addr: wudangIP + ":6443", server: wudangIP, why: "/readyz 503: [-]etcd failed: reason withheld\nreadyz check failed"},
+		{name: "not ready", via: "wudang", addr: wudangIP + ":6443", server: wudangIP, errHas: "readyz: HTTP 503: etcd failed: reason withheld"},
 		{name: "certificate without that address", via: "emei", addr: emeiIP + ":8443", server: emeiIP, errHas: "x509: certificate is valid for"},
 		{name: "verified by name through another node", via: "emei", addr: shaolinIP + ":6443", server: "kubernetes.default.svc", ok: true},
 		{name: "nothing listening", via: "wudang", addr: "10.250.0.99:6443", server: "10.250.0.99", errHas: "connection refused"},
@@ -280,14 +329,19 @@ func TestReadyz(t *testing.T) {
 }
 
 // TestControlPlaneWaitTimesOut: an apiserver that never gets ready makes
-// Apply fail with where to look, once its deadline passes.
+// the phase fail with where to look, once its deadline passes.
 func TestControlPlaneWaitTimesOut(t *testing.T) {
+	t.Parallel()
 	f := certifiedFixture(t, setup{Opts: Options{Nodes: []string{"wudang"}, LBNode: "emei"}})
+	f.useFakeEtcd(labVoters()...)
 	f.serveAPIServer("wudang", wudangIP+":6443", http.StatusServiceUnavailable)
-	err := ControlPlane{}.Apply(testCtx(t, 500*time.Millisecond), f.c)
+	// Planning issues certificates, slow on a busy machine: only the wait
+	// is bounded.
+	err := plan(t, t.Context(), ControlPlane{}, f.c).apply(testCtx(t, 500*time.Millisecond), "control-plane", f.c.Log)
 	if err == nil {
-		t.Fatal("Apply succeeded with an apiserver that is never ready")
+		t.Fatal("apply succeeded with an apiserver that is never ready")
 	}
-	mustContain(t, err.Error(), "node wudang: timed out", "kube-apiserver ready", "/readyz 503", "crictl ps -a --name kube-apiserver")
-	mustContain(t, f.detail.String(), "[control-plane] wudang: waiting for kube-apiserver ready: /readyz 503")
+	mustContain(t, err.Error(), "node wudang: kube-apiserver ready: timed out", "waiting for kube-apiserver ready", "readyz: HTTP 503: etcd failed", "crictl ps -a --name kube-apiserver")
+	mustContain(t, f.detail.String(), "[control-plane] wudang: waiting for kube-apiserver ready: readyz: HTTP 503")
+	mustContain(t, f.console.String(), "[control-plane] wudang: kube-apiserver ready: FAILED")
 }

@@ -1,15 +1,17 @@
 package phases
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/etcdm"
 	"github.com/haadm/haadm/manifests"
+	"github.com/haadm/haadm/node"
 )
 
 // Etcd grows etcd one member at a time, the way kubeadm joins a control
@@ -22,6 +24,10 @@ func (Etcd) Name() string { return "etcd" }
 func (Etcd) Description() string {
 	return "add each new master's etcd member as a learner, start it, promote it; one at a time"
 }
+func (Etcd) Uses() Uses { return UsesEtcd }
+
+// DependsOn: the members use the certificates the certs phase writes.
+func (Etcd) DependsOn() []string { return []string{"certs"} }
 
 // Generous bounds: kubeadm allows 40 s for the join and 2 min for promotion;
 // two busy cores in the lab are slower than a real master.
@@ -30,46 +36,216 @@ const (
 	etcdPromoteTimeout = 4 * time.Minute
 )
 
-func (Etcd) Check(ctx context.Context, c *Cluster) (bool, string, error) {
+// etcdCerts are what a member's static pod reads; a learner whose pod
+// cannot start would be a stale member, so they are checked before adding it.
+func etcdCerts() []string {
+	return []string{"etcd/ca.crt", "etcd/server.crt", "etcd/server.key", "etcd/peer.crt", "etcd/peer.key", "etcd/healthcheck-client.crt", "etcd/healthcheck-client.key"}
+}
+
+// Reads are the new masters' etcd manifests.
+func (Etcd) Reads(c *Cluster) map[string][]string {
+	out := map[string][]string{}
+	for _, n := range c.New {
+		out[n.Name] = []string{manifestsDir + "/etcd.yaml"}
+	}
+	return out
+}
+
+func (Etcd) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	cli, err := c.EtcdClient(ctx)
 	if err != nil {
-		return false, "", err
+		return nil, err
 	}
 	members, err := etcdm.List(ctx, cli)
 	if err != nil {
-		return false, "", err
+		return nil, err
 	}
-	var todo []string
+	src, err := c.sourceFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &Work{}
 	for _, m := range staleLearners(c, members) {
-		todo = append(todo, "remove stale learner "+m.String())
-	}
-	for _, n := range c.New {
-		m, ok := memberOf(members, c.peerURL(n))
-		have, _, err := c.readFile(ctx, n.Name, manifestsDir+"/etcd.yaml")
-		if err != nil {
-			return false, "", err
+		if len(m.PeerURLs) == 0 {
+			continue
 		}
-		switch {
-		case !ok:
-			todo = append(todo, n.Name+": no member")
-		case m.IsLearner || !m.Started():
-			todo = append(todo, n.Name+": learner not promoted")
-		case have == nil:
-			todo = append(todo, n.Name+": no etcd.yaml")
-		}
+		peer := m.PeerURLs[0]
+		w.add(Step{What: "remove stale etcd learner " + m.String(), Do: func(ctx context.Context) error {
+			_, err := etcdm.RemoveUnstartedLearner(ctx, cli, peer)
+			return err
+		}})
 	}
-	return len(todo) == 0, strings.Join(todo, ", "), nil
+	manifestsOn := make([]map[string]node.File, len(c.New))
+	if err := forEach(len(c.New), func(i int) error {
+		var err error
+		manifestsOn[i], err = c.Host(c.New[i].Name).ReadFiles(ctx, []string{manifestsDir + "/etcd.yaml"})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	// What --initial-cluster will be, for the plan's diff: every started
+	// member, plus the new nodes joined before this one.
+	predicted := startedMembers(members)
+	for i, n := range c.New {
+		m, isMember := memberOf(members, peerURL(n))
+		_, hasManifest := manifestsOn[i][manifestsDir+"/etcd.yaml"]
+		voter := isMember && !m.IsLearner && m.Started()
+		if !isMember || !m.Started() {
+			predicted = append(predicted, manifests.Member{Name: n.Name, PeerURL: peerURL(n)})
+		}
+		if voter && hasManifest {
+			continue
+		}
+		w.add(joinSteps(c, n, src.pods["etcd.yaml"], manifestsOn[i], slices.Clone(predicted), voter)...)
+	}
+	return w, nil
 }
+
+// joinSteps are one node's join: learner, static pod, started, promoted.
+func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, predicted []manifests.Member, voter bool) []Step {
+	peer := peerURL(n)
+	path := manifestsDir + "/etcd.yaml"
+	var initial []manifests.Member
+	planned, planErr := manifests.Etcd(src, manifests.Node{Name: n.Name, IP: n.IP}, predicted)
+	old, exists := have[path]
+	detail := path + "\n" + node.Diff(path, old.Data, planned, exists)
+	if planErr != nil {
+		detail = path + ": " + planErr.Error()
+	} else if exists && bytes.Equal(old.Data, planned) {
+		// A join that stopped half way wrote it already.
+		detail = path + ": already as planned, left alone"
+	}
+	steps := []Step{{
+		Node: n.Name, What: "etcd learner " + peer,
+		Details: []string{"member add --learner " + peer + " (or reuse the member a stopped run added)"},
+		Do: func(ctx context.Context) error {
+			cli, err := c.EtcdClient(ctx)
+			if err != nil {
+				return err
+			}
+			if err := c.checkEtcdCerts(ctx, n); err != nil {
+				return err
+			}
+			if !voter {
+				// A member promoted a moment ago may still be settling;
+				// give etcd a minute to be fully healthy before touching
+				// membership again.
+				if err := waitFor(ctx, c.Log, "etcd", n.Name, "every etcd voter healthy", time.Minute, func(ctx context.Context) (bool, string, error) {
+					return etcdm.QuorumSafe(ctx, cli)
+				}); err != nil {
+					return fmt.Errorf("not adding an etcd member while etcd is unhealthy: %w", err)
+				}
+			}
+			_, s, err := etcdm.EnsureLearner(ctx, cli, n.Name, peer)
+			initial = parseInitialCluster(s)
+			return err
+		},
+	}, {
+		Node: n.Name, What: "etcd.yaml", Details: []string{detail},
+		Do: func(ctx context.Context) error {
+			out, err := manifests.Etcd(src, manifests.Node{Name: n.Name, IP: n.IP}, initial)
+			if err != nil {
+				return fmt.Errorf("render etcd.yaml: %w", err)
+			}
+			if exists && bytes.Equal(old.Data, out) {
+				return nil // rewriting it would only make the kubelet look again
+			}
+			return c.Host(n.Name).WriteFiles(ctx, []node.File{{Path: path, Data: out, Mode: 0o600}})
+		},
+	}, {
+		Node: n.Name, What: "etcd member started", Wait: true,
+		Do: func(ctx context.Context) error {
+			cli, err := c.EtcdClient(ctx)
+			if err != nil {
+				return err
+			}
+			err = waitFor(ctx, c.Log, "etcd", n.Name, "etcd member started", etcdStartTimeout, func(ctx context.Context) (bool, string, error) {
+				ms, err := etcdm.List(ctx, cli)
+				if err != nil {
+					return false, "", err
+				}
+				m, ok := memberOf(ms, peer)
+				if !ok {
+					return false, "", fmt.Errorf("member %s disappeared from etcd", peer)
+				}
+				if !m.Started() {
+					return false, "not started yet (kubelet starts the static pod)", nil
+				}
+				return true, "", nil
+			})
+			if err != nil {
+				return fmt.Errorf("%w\n(check the etcd container on %s: crictl ps -a --name etcd; its logs under /var/log/pods/kube-system_etcd-%s_*)", err, n.Name, n.Name)
+			}
+			return nil
+		},
+	}}
+	if voter {
+		return steps
+	}
+	return append(steps, Step{
+		Node: n.Name, What: "etcd learner promoted to voter",
+		Do: func(ctx context.Context) error {
+			cli, err := c.EtcdClient(ctx)
+			if err != nil {
+				return err
+			}
+			if err := etcdm.Promote(ctx, cli, peer, etcdm.PromoteOptions{
+				Timeout: etcdPromoteTimeout, Interval: time.Second, StatusOf: etcdm.StatusViaClient(cli),
+				Progress: func(s string) { c.Log.Detail("etcd", n.Name, s) },
+			}); err != nil {
+				return err
+			}
+			// New members are also endpoints: the client keeps working if
+			// the first master goes away later in this run.
+			if ep := controlplane.EtcdClientURL(n.IP); !slices.Contains(cli.Endpoints(), ep) {
+				cli.SetEndpoints(append(cli.Endpoints(), ep)...)
+			}
+			return nil
+		},
+	})
+}
+
+// checkEtcdCerts refuses to add a member whose static pod could not start.
+func (c *Cluster) checkEtcdCerts(ctx context.Context, n NodeInfo) error {
+	var paths []string
+	for _, f := range etcdCerts() {
+		paths = append(paths, pkiDir+"/"+f)
+	}
+	have, err := c.Host(n.Name).ReadFiles(ctx, paths)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, p := range paths {
+		if _, ok := have[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s missing: run `haadm phase certs` first (no etcd member was added)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func peerURL(n NodeInfo) string { return controlplane.EtcdPeerURL(n.IP) }
 
 func memberOf(members []etcdm.Member, peerURL string) (etcdm.Member, bool) {
 	for _, m := range members {
-		for _, u := range m.PeerURLs {
-			if u == peerURL {
-				return m, true
-			}
+		if slices.Contains(m.PeerURLs, peerURL) {
+			return m, true
 		}
 	}
 	return etcdm.Member{}, false
+}
+
+func startedMembers(members []etcdm.Member) []manifests.Member {
+	var out []manifests.Member
+	for _, m := range members {
+		if m.Started() && len(m.PeerURLs) > 0 {
+			out = append(out, manifests.Member{Name: m.Name, PeerURL: m.PeerURLs[0]})
+		}
+	}
+	return out
 }
 
 // staleLearners are the learners to remove with --remove-stale-learners:
@@ -87,126 +263,13 @@ func staleLearners(c *Cluster, members []etcdm.Member) []etcdm.Member {
 	return out
 }
 
-func (Etcd) Apply(ctx context.Context, c *Cluster) error {
-	cli, err := c.EtcdClient(ctx)
-	if err != nil {
-		return err
-	}
-	members, err := etcdm.List(ctx, cli)
-	if err != nil {
-		return err
-	}
-	for _, m := range staleLearners(c, members) {
-		if len(m.PeerURLs) == 0 {
-			continue
-		}
-		if err := c.change("etcd", "", "removed stale etcd learner "+m.String(), "", func() error {
-			_, err := etcdm.RemoveUnstartedLearner(ctx, cli, m.PeerURLs[0])
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	src, ok, err := c.readFile(ctx, c.First.Name, manifestsDir+"/etcd.yaml")
-	if err != nil || !ok {
-		return fmt.Errorf("node %s: read %s/etcd.yaml: %v", c.First.Name, manifestsDir, err)
-	}
+func (c *Cluster) isNewPeer(urls []string) bool {
 	for _, n := range c.New {
-		if err := joinEtcd(ctx, c, n, src); err != nil {
-			return err
+		if slices.Contains(urls, peerURL(n)) {
+			return true
 		}
 	}
-	return nil
-}
-
-func joinEtcd(ctx context.Context, c *Cluster, n NodeInfo, src []byte) error {
-	cli, err := c.EtcdClient(ctx)
-	if err != nil {
-		return err
-	}
-	peer := c.peerURL(n)
-	members, err := etcdm.List(ctx, cli)
-	if err != nil {
-		return err
-	}
-	m, exists := memberOf(members, peer)
-	if exists && !m.IsLearner && m.Started() {
-		// Already a voter: make sure its manifest is there, nothing else.
-		if have, _, err := c.readFile(ctx, n.Name, manifestsDir+"/etcd.yaml"); err != nil || have != nil {
-			return err
-		}
-	}
-	if !exists || m.IsLearner {
-		// A member promoted a moment ago may still be settling; give etcd a
-		// minute to be fully healthy before touching membership again.
-		if err := c.wait(ctx, "etcd", n.Name, "every etcd voter healthy", time.Minute, func(ctx context.Context) (bool, string, error) {
-			return etcdm.QuorumSafe(ctx, cli)
-		}); err != nil {
-			return fmt.Errorf("not adding an etcd member while etcd is unhealthy: %w", err)
-		}
-	}
-	var initial string
-	if err := c.change("etcd", n.Name, "added etcd learner "+peer, "", func() error {
-		_, initial, err = etcdm.EnsureLearner(ctx, cli, n.Name, peer)
-		return err
-	}); err != nil {
-		return fmt.Errorf("node %s: %w", n.Name, err)
-	}
-	if c.Opts.DryRun {
-		initial = dryRunInitialCluster(c, members, n)
-	}
-	want, err := manifests.Etcd(src, manifests.Node{Name: n.Name, IP: n.IP}, parseInitialCluster(initial))
-	if err != nil {
-		return fmt.Errorf("node %s: render etcd.yaml: %w", n.Name, err)
-	}
-	if _, err := c.ensureFile(ctx, "etcd", n.Name, manifestsDir+"/etcd.yaml", want, 0o600); err != nil {
-		return err
-	}
-	if err := c.wait(ctx, "etcd", n.Name, "etcd member started", etcdStartTimeout, func(ctx context.Context) (bool, string, error) {
-		ms, err := etcdm.List(ctx, cli)
-		if err != nil {
-			return false, "", err
-		}
-		m, ok := memberOf(ms, peer)
-		if !ok {
-			return false, "", fmt.Errorf("member %s disappeared from etcd", peer)
-		}
-		if !m.Started() {
-			return false, "not started yet (kubelet starts the static pod)", nil
-		}
-		return true, "", nil
-	}); err != nil {
-		return fmt.Errorf("%w\n(check the etcd container on %s: crictl ps -a --name etcd; its logs under /var/log/pods/kube-system_etcd-%s_*)", err, n.Name, n.Name)
-	}
-	if err := c.change("etcd", n.Name, "promoted etcd learner to voter", "", func() error {
-		return etcdm.Promote(ctx, cli, peer, etcdm.PromoteOptions{
-			Timeout: etcdPromoteTimeout, Interval: 2 * time.Second, StatusOf: etcdm.StatusViaClient(cli),
-			Progress: func(s string) { c.Log.Detail("etcd", n.Name, s) },
-		})
-	}); err != nil {
-		return fmt.Errorf("node %s: %w", n.Name, err)
-	}
-	// New members are also endpoints: the client keeps working if the first
-	// master goes away later in this run.
-	if !c.Opts.DryRun {
-		eps := cli.Endpoints()
-		ep := "https://" + net.JoinHostPort(n.IP, "2379")
-		if !slices.Contains(eps, ep) {
-			cli.SetEndpoints(append(eps, ep)...)
-		}
-	}
-	return nil
-}
-
-// dryRunInitialCluster is what EnsureLearner would return, for the plan.
-func dryRunInitialCluster(c *Cluster, members []etcdm.Member, n NodeInfo) string {
-	var parts []string
-	for _, m := range members {
-		if m.Started() && len(m.PeerURLs) > 0 && m.PeerURLs[0] != c.peerURL(n) {
-			parts = append(parts, m.Name+"="+m.PeerURLs[0])
-		}
-	}
-	return strings.Join(append(parts, n.Name+"="+c.peerURL(n)), ",")
+	return false
 }
 
 func parseInitialCluster(s string) []manifests.Member {

@@ -9,6 +9,7 @@ import (
 // Only learners that never started and belong to no node being promoted
 // are removed, and only when the operator asked.
 func TestStaleLearners(t *testing.T) {
+	t.Parallel()
 	members := []etcdm.Member{
 		{ID: 1, Name: "shaolin", PeerURLs: []string{"https://10.250.0.11:2380"}},
 		{ID: 2, PeerURLs: []string{"https://10.250.0.12:2380"}, IsLearner: true},                // emei's own join, resumable

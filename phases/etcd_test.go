@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"github.com/haadm/haadm/etcdm"
 	"github.com/haadm/haadm/manifests"
 	"github.com/haadm/haadm/node"
 )
 
 func TestParseInitialCluster(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   string
 		want []manifests.Member
@@ -35,6 +38,7 @@ func TestParseInitialCluster(t *testing.T) {
 }
 
 func TestMemberOf(t *testing.T) {
+	t.Parallel()
 	members := []etcdm.Member{
 		{ID: 1, Name: "shaolin", PeerURLs: []string{"https://10.250.0.11:2380"}},
 		{ID: 2, PeerURLs: []string{"https://10.250.0.12:2380", "https://[fd00::12]:2380"}, IsLearner: true},
@@ -56,35 +60,54 @@ func TestMemberOf(t *testing.T) {
 	}
 }
 
-// TestDryRunInitialCluster: the plan shows what EnsureLearner would return:
-// started members, then the new one; an unstarted learner (a join that
-// stopped half way) is not an existing member.
-func TestDryRunInitialCluster(t *testing.T) {
-	c := &Cluster{}
-	emei := NodeInfo{Name: "emei", IP: emeiIP}
+// TestEtcdPlanStates: what the plan does for a new master in each state
+// etcd may hold it in, and the --initial-cluster its etcd.yaml would get:
+// what EnsureLearner will return (started members, then the new one; an
+// unstarted learner, a join that stopped half way, is not an existing
+// member), sorted by name as the manifest has it. The fake etcd holds
+// states the real one cannot reach in a unit test.
+func TestEtcdPlanStates(t *testing.T) {
+	t.Parallel()
+	shaolin := &etcdserverpb.Member{ID: 9, Name: "shaolin", PeerURLs: []string{"https://10.250.0.11:2380"}, ClientURLs: []string{"https://10.250.0.11:2379"}}
+	join := []string{"emei: etcd learner https://10.250.0.12:2380", "emei: etcd.yaml", "emei: etcd member started (wait)", "emei: etcd learner promoted to voter"}
 	for _, tt := range []struct {
-		name    string
-		members []etcdm.Member
-		want    string
+		name     string
+		members  []*etcdserverpb.Member
+		manifest bool // emei has an etcd.yaml
+		steps    []string
+		initial  string
 	}{
-		{"single master", []etcdm.Member{{ID: 9, Name: "shaolin", PeerURLs: []string{"https://10.250.0.11:2380"}}},
-			"shaolin=https://10.250.0.11:2380,emei=https://10.250.0.12:2380"},
-		{"emei's unstarted learner exists", []etcdm.Member{
-			{ID: 9, Name: "shaolin", PeerURLs: []string{"https://10.250.0.11:2380"}},
-			{ID: 3, PeerURLs: []string{"https://10.250.0.12:2380"}, IsLearner: true}},
-			"shaolin=https://10.250.0.11:2380,emei=https://10.250.0.12:2380"},
-		{"emei already started", []etcdm.Member{
-			{ID: 3, Name: "emei", PeerURLs: []string{"https://10.250.0.12:2380"}},
-			{ID: 9, Name: "shaolin", PeerURLs: []string{"https://10.250.0.11:2380"}}},
-			"shaolin=https://10.250.0.11:2380,emei=https://10.250.0.12:2380"},
-		{"three members", []etcdm.Member{
-			{ID: 1, Name: "wudang", PeerURLs: []string{"https://10.250.0.13:2380"}},
-			{ID: 9, Name: "shaolin", PeerURLs: []string{"https://10.250.0.11:2380"}}},
-			"wudang=https://10.250.0.13:2380,shaolin=https://10.250.0.11:2380,emei=https://10.250.0.12:2380"},
+		{name: "single master", members: []*etcdserverpb.Member{shaolin}, steps: join,
+			initial: "emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380"},
+		{name: "emei's unstarted learner exists", members: []*etcdserverpb.Member{shaolin,
+			{ID: 3, PeerURLs: []string{"https://10.250.0.12:2380"}, IsLearner: true}}, steps: join,
+			initial: "emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380"},
+		{name: "emei's learner started, not promoted", members: []*etcdserverpb.Member{
+			{ID: 3, Name: "emei", PeerURLs: []string{"https://10.250.0.12:2380"}, IsLearner: true}, shaolin}, manifest: true, steps: join,
+			initial: "emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380"},
+		// A voter whose manifest is gone: write it again, no promotion.
+		{name: "emei a voter without etcd.yaml", members: []*etcdserverpb.Member{voter(3, "emei", emeiIP), shaolin}, steps: join[:3],
+			initial: "emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380"},
+		{name: "emei a voter with etcd.yaml", members: []*etcdserverpb.Member{voter(3, "emei", emeiIP), shaolin}, manifest: true},
+		{name: "three members", members: []*etcdserverpb.Member{voter(1, "wudang", wudangIP), shaolin}, steps: join,
+			initial: "emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380,wudang=https://10.250.0.13:2380"},
 	} {
-		if got := dryRunInitialCluster(c, tt.members, emei); got != tt.want {
-			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, setup{NoEndpoint: true, Opts: Options{Nodes: []string{"emei"}}})
+			f.useFakeEtcd(tt.members...)
+			if tt.manifest {
+				f.setFile("emei", manifestsDir+"/etcd.yaml", []byte("# emei's etcd.yaml of an earlier run\n"))
+			}
+			w := plan(t, t.Context(), Etcd{}, f.c)
+			if got := stepsOf(w); !slices.Equal(got, tt.steps) {
+				t.Errorf("steps:\n got %q\nwant %q", got, tt.steps)
+			}
+			if tt.initial != "" {
+				mustContain(t, detailsOf(w, "emei"), "--initial-cluster="+tt.initial+"\n")
+			}
+			f.unchanged(t)
+		})
 	}
 }
 
@@ -92,6 +115,7 @@ func TestDryRunInitialCluster(t *testing.T) {
 // through SSH (its DialContext), with shaolin's apiserver-etcd-client
 // credentials, verifying etcd's certificate for 10.250.0.11.
 func TestEtcdClient(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, setup{})
 	f.startEtcd()
 	cli, err := f.c.EtcdClient(t.Context())
@@ -116,6 +140,10 @@ func TestEtcdClient(t *testing.T) {
 			t.Errorf("%s dialled %v", n, d)
 		}
 	}
+	// The credentials come in one round trip.
+	if got := f.meters["shaolin"].counts(); got["ReadFiles"] != 1 || f.trips("shaolin") != 1 {
+		t.Errorf("shaolin: %v, want one ReadFiles", got)
+	}
 
 	// Without the client key there is no client, and the error says where
 	// haadm looked.
@@ -128,66 +156,98 @@ func TestEtcdClient(t *testing.T) {
 	mustContain(t, err.Error(), "node shaolin", "apiserver-etcd-client.key")
 }
 
-// TestEtcdDryRun: against the real etcd, a dry run plans one learner and one
-// promotion per new master and the etcd.yaml each would get, and changes
-// neither etcd nor any node.
-func TestEtcdDryRun(t *testing.T) {
-	f := newFixture(t, setup{DryRun: true})
+// TestEtcdPlan: against the real etcd, the plan has one learner, one
+// static pod, one wait and one promotion per new master, one node after the
+// other, with the etcd.yaml each would get; planning changes neither etcd
+// nor any node. `haadm phase etcd` needs no endpoint.
+func TestEtcdPlan(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{NoEndpoint: true})
 	f.startEtcd()
 	ctx := t.Context()
-	done, why, err := Etcd{}.Check(ctx, f.c)
-	if err != nil || done || why != "emei: no member, wudang: no member" {
-		t.Fatalf("Check = %v, %q, %v", done, why, err)
+	done, why, err := check(ctx, Etcd{}, f.c)
+	want := "emei: etcd learner https://10.250.0.12:2380, emei: etcd.yaml, emei: etcd learner promoted to voter, " +
+		"wudang: etcd learner https://10.250.0.13:2380, wudang: etcd.yaml, wudang: etcd learner promoted to voter"
+	if err != nil || done || why != want {
+		t.Fatalf("plan = %v, %q, %v; want %q", done, why, err, want)
 	}
-	if err := (Etcd{}).Apply(ctx, f.c); err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for _, it := range f.c.Plan.Items {
-		plan = append(plan, it.Phase+" "+it.Node+": "+it.What)
-	}
-	want := []string{
-		"etcd emei: added etcd learner https://10.250.0.12:2380", "etcd emei: promoted etcd learner to voter",
-		"etcd wudang: added etcd learner https://10.250.0.13:2380", "etcd wudang: promoted etcd learner to voter",
-	}
-	if !slices.Equal(plan, want) {
-		t.Errorf("plan:\n got %q\nwant %q", plan, want)
-	}
-	for _, n := range []string{"emei", "wudang"} {
-		ch := f.recs[n].Changes()
-		if len(ch) != 1 || ch[0].Kind != node.ChangeWrite || ch[0].Path != manifestsDir+"/etcd.yaml" || !ch[0].NewFile || ch[0].Mode != 0o600 {
-			t.Errorf("%s: changes = %v, want one new etcd.yaml", n, ch)
-		}
-		if w := f.calls(n, node.CallWrite); len(w) != 0 {
-			t.Errorf("%s: dry run wrote %v", n, w)
-		}
+	w := plan(t, ctx, Etcd{}, f.c)
+	if w.PerNode {
+		t.Error("etcd changes membership: one node at a time")
 	}
 	// emei joins a one-member cluster: its planned manifest is exactly the
 	// golden one the manifests package checks against kubeadm's.
-	planned, err := f.recs["emei"].ReadFile(ctx, manifestsDir+"/etcd.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	golden, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "manifests", "emei", "etcd.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(planned) != string(golden) {
-		t.Errorf("planned etcd.yaml for emei differs from testdata/golden/manifests/emei/etcd.yaml:\n%s", manifests.Diff(golden, planned))
+	path := manifestsDir + "/etcd.yaml"
+	if got, want := w.Steps[1].Details, []string{path + "\n" + node.Diff(path, nil, golden, false)}; !slices.Equal(got, want) {
+		t.Errorf("planned etcd.yaml for emei is not testdata/golden/manifests/emei/etcd.yaml:\n%s", got)
 	}
-	mustContain(t, string(planned), "--initial-cluster=emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380", "--initial-cluster-state=existing")
+	mustContain(t, string(golden), "--initial-cluster=emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380\n", "--initial-cluster-state=existing")
+	// wudang joins after emei: its prediction counts emei in.
+	mustContain(t, detailsOf(w, "wudang"), "--initial-cluster=emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380,wudang=https://10.250.0.13:2380\n")
+	f.unchanged(t)
 	cli, _ := f.c.EtcdClient(ctx)
 	if ms, err := etcdm.List(ctx, cli); err != nil || len(ms) != 1 {
-		t.Errorf("after a dry run etcd has members %v (%v), want shaolin alone", ms, err)
+		t.Errorf("after planning etcd has members %v (%v), want shaolin alone", ms, err)
+	}
+}
+
+// TestEtcdNeedsCerts: a learner whose static pod could not start would be
+// a stale member, so without the etcd certificates no member is added.
+func TestEtcdNeedsCerts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "emei"}})
+	f.startEtcd()
+	err := apply(testCtx(t, 30*time.Second), Etcd{}, f.c)
+	if err == nil {
+		t.Fatal("etcd applied on a node without etcd certificates")
+	}
+	mustContain(t, err.Error(), "node emei: etcd learner https://10.250.0.12:2380: ", pkiDir+"/etcd/server.crt", "missing: run `haadm phase certs` first (no etcd member was added)")
+	cli, _ := f.c.EtcdClient(t.Context())
+	if ms, err := etcdm.List(t.Context(), cli); err != nil || len(ms) != 1 {
+		t.Errorf("members %v (%v), want shaolin alone", ms, err)
+	}
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("wrote %v", w)
+	}
+}
+
+// TestEtcdRemovesStaleLearners: with --remove-stale-learners the plan
+// first removes a learner of a failed join of some other node; without it,
+// it leaves the learner to preflight to report.
+func TestEtcdRemovesStaleLearners(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{NoEndpoint: true, Opts: Options{Nodes: []string{"emei"}}})
+	f.startEtcd()
+	ctx := testCtx(t, 30*time.Second)
+	m := addLearner(t, f, "kunlun", "https://10.250.0.99:2380")
+	if got := stepsOf(plan(t, ctx, Etcd{}, f.c)); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "stale") }) {
+		t.Errorf("without --remove-stale-learners: %q", got)
+	}
+	f.c.Opts.RemoveStaleLearners = true
+	w := plan(t, ctx, Etcd{}, f.c)
+	if got := stepsOf(w); len(got) != 5 || got[0] != "remove stale etcd learner "+m.String() {
+		t.Fatalf("steps = %q, want the removal first", got)
+	}
+	if err := w.Steps[0].Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cli, _ := f.c.EtcdClient(ctx)
+	if ms, err := etcdm.List(ctx, cli); err != nil || len(ms) != 1 || ms[0].Name != "shaolin" {
+		t.Errorf("members %v (%v), want shaolin alone", ms, err)
 	}
 }
 
 // TestEtcdApplyResumes: the new member cannot start in a unit test (there is
-// no kubelet to run etcd.yaml), so Apply adds emei's learner, writes its
+// no kubelet to run etcd.yaml), so applying adds emei's learner, writes its
 // manifest and then times out waiting; the re-run picks up the same learner
 // and writes nothing new, as a user re-running promote relies on.
 func TestEtcdApplyResumes(t *testing.T) {
-	f := newFixture(t, setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "emei"}})
+	t.Parallel()
+	f := certifiedFixture(t, setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "emei"}})
 	f.startEtcd()
 	cli, err := f.c.EtcdClient(t.Context())
 	if err != nil {
@@ -196,13 +256,13 @@ func TestEtcdApplyResumes(t *testing.T) {
 	run := func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 2500*time.Millisecond)
 		defer cancel()
-		return Etcd{}.Apply(ctx, f.c)
+		return apply(ctx, Etcd{}, f.c)
 	}
 	err = run()
 	if err == nil {
-		t.Fatal("Apply succeeded although emei's etcd never started")
+		t.Fatal("apply succeeded although emei's etcd never started")
 	}
-	mustContain(t, err.Error(), "node emei: timed out", "etcd member started", "crictl ps -a --name etcd", "kube-system_etcd-emei_")
+	mustContain(t, err.Error(), "node emei: etcd member started: timed out", "waiting for etcd member started", "crictl ps -a --name etcd", "kube-system_etcd-emei_")
 	ms, err := etcdm.List(t.Context(), cli)
 	if err != nil {
 		t.Fatal(err)
@@ -216,14 +276,19 @@ func TestEtcdApplyResumes(t *testing.T) {
 		t.Errorf("etcd.yaml mode %04o", mode)
 	}
 	mustContain(t, string(manifest), "--initial-cluster=emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380", "--name=emei")
-	mustContain(t, f.console.String(), "[etcd] emei: added etcd learner https://10.250.0.12:2380", "[etcd] emei: wrote /etc/kubernetes/manifests/etcd.yaml")
+	mustContain(t, f.console.String(), "[etcd] emei: etcd learner https://10.250.0.12:2380 (", "[etcd] emei: etcd.yaml (", "[etcd] emei: etcd member started: FAILED")
 
-	done, why, err := Etcd{}.Check(t.Context(), f.c)
-	if err != nil || done || why != "emei: learner not promoted" {
-		t.Errorf("Check = %v, %q, %v", done, why, err)
+	// The re-run's plan: the same join, the manifest already as planned.
+	w := plan(t, t.Context(), Etcd{}, f.c)
+	if got := stepsOf(w); !slices.Equal(got, []string{"emei: etcd learner https://10.250.0.12:2380", "emei: etcd.yaml", "emei: etcd member started (wait)", "emei: etcd learner promoted to voter"}) {
+		t.Errorf("re-run plan = %q", got)
 	}
-	// Preflight on the re-run must not call the half-joined learner stale.
-	if p := f.c.checkEtcd(t.Context()); len(p) != 0 {
+	if d := detailsOf(w, "emei"); strings.Contains(d, "redacted") || strings.Contains(d, "+++") {
+		t.Errorf("the re-run plan shows a change to an etcd.yaml that is already right:\n%s", d)
+	}
+	// Preflight on the re-run must not call the half-joined learner stale,
+	// nor its data directory another cluster's.
+	if p := f.c.checkEtcd(t.Context(), func(string) bool { return true }); len(p) != 0 {
 		t.Errorf("preflight etcd problems with emei's resumable learner: %v", p)
 	}
 

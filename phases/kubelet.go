@@ -3,13 +3,14 @@ package phases
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/controlplane"
+	"github.com/haadm/haadm/node"
 )
 
 // Kubelet points every kubelet where it should talk: a master's at its own
@@ -22,94 +23,104 @@ func (Kubelet) Name() string { return "kubelet" }
 func (Kubelet) Description() string {
 	return "repoint kubelet.conf (masters: local apiserver, workers: LB), restart, wait Ready"
 }
+func (Kubelet) Uses() Uses { return UsesEndpoint }
 
-const kubeletConf = "/etc/kubernetes/kubelet.conf"
+const kubeletConf = controlplane.KubernetesDir + "/" + controlplane.KubeletConf
 
-type kubeletTask struct {
-	node      NodeInfo
-	have, out []byte
-	server    string
-}
-
+// kubeletServer is where node n's kubelet must point.
 func kubeletServer(c *Cluster, n NodeInfo, master bool) string {
-	if master {
-		return localAPIServer(n)
+	rule, _ := controlplane.KubeconfigTarget(controlplane.KubeletConf, master)
+	if rule.Target == controlplane.TargetLocal {
+		return c.LocalAPIServer(n)
 	}
 	return c.EndpointURL()
 }
 
-func kubeletTasks(ctx context.Context, c *Cluster) ([]kubeletTask, error) {
-	var tasks []kubeletTask
-	add := func(n NodeInfo, master bool) error {
-		if c.Host(n.Name) == nil {
-			return fmt.Errorf("node %s: not connected", n.Name)
-		}
-		have, ok, err := c.readFile(ctx, n.Name, kubeletConf)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("node %s: %s is missing: is this node joined?", n.Name, kubeletConf)
-		}
-		want := kubeletServer(c, n, master)
-		out, changed, err := certs.SetServer(have, want)
-		if err != nil {
-			return fmt.Errorf("node %s: %s: %w", n.Name, kubeletConf, err)
-		}
-		if changed {
-			tasks = append(tasks, kubeletTask{node: n, have: have, out: out, server: want})
-		}
-		return nil
+// Reads are every kubelet's kubeconfig.
+func (Kubelet) Reads(c *Cluster) map[string][]string {
+	out := map[string][]string{}
+	for _, n := range append(c.Masters(), c.Others...) {
+		out[n.Name] = []string{kubeletConf}
 	}
+	return out
+}
+
+func (Kubelet) Plan(ctx context.Context, c *Cluster) (*Work, error) {
+	type target struct {
+		n      NodeInfo
+		master bool
+	}
+	var targets []target
 	for _, m := range c.Masters() {
-		if err := add(m, true); err != nil {
-			return nil, err
-		}
+		targets = append(targets, target{m, true})
 	}
-	for _, w := range c.Others {
-		if err := add(w, false); err != nil {
-			return nil, err
-		}
+	for _, o := range c.Others {
+		targets = append(targets, target{o, false})
 	}
-	return tasks, nil
-}
-
-func (Kubelet) Check(ctx context.Context, c *Cluster) (bool, string, error) {
-	tasks, err := kubeletTasks(ctx, c)
-	if err != nil {
-		return false, "", err
-	}
-	var s []string
-	for _, t := range tasks {
-		s = append(s, t.node.Name+" -> "+t.server)
-	}
-	return len(tasks) == 0, strings.Join(s, ", "), nil
-}
-
-func (Kubelet) Apply(ctx context.Context, c *Cluster) error {
-	tasks, err := kubeletTasks(ctx, c)
-	if err != nil {
+	steps := make([]*Step, len(targets))
+	if err := forEach(len(targets), func(i int) error {
+		t := targets[i]
+		var err error
+		steps[i], err = planKubelet(ctx, c, t.n, t.master)
 		return err
+	}); err != nil {
+		return nil, err
 	}
-	for _, t := range tasks {
-		h := c.Host(t.node.Name)
-		if err := h.WriteFile(ctx, kubeletConf, t.out, 0o600); err != nil {
-			return err
-		}
-		restarted := time.Now()
-		if _, err := h.Run(ctx, "systemctl restart kubelet"); err != nil {
-			return err
-		}
-		if !c.Opts.DryRun {
-			c.Log.Step("kubelet", t.node.Name, time.Since(restarted), "kubelet.conf -> "+t.server+", kubelet restarted")
-		}
-		if err := c.wait(ctx, "kubelet", t.node.Name, "node Ready after kubelet restart", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
-			return nodeReadySince(ctx, c, t.node.Name, restarted)
-		}); err != nil {
-			return err
+	w := &Work{}
+	for _, s := range steps {
+		if s != nil {
+			w.add(*s)
 		}
 	}
-	return nil
+	return w, nil
+}
+
+func planKubelet(ctx context.Context, c *Cluster, n NodeInfo, master bool) (*Step, error) {
+	h := c.Host(n.Name)
+	if h == nil {
+		return nil, fmt.Errorf("node %s: not connected", n.Name)
+	}
+	have, err := h.ReadFiles(ctx, []string{kubeletConf})
+	if err != nil {
+		return nil, err
+	}
+	cur, ok := have[kubeletConf]
+	if !ok {
+		return nil, fmt.Errorf("node %s: %s is missing: is this node joined?", n.Name, kubeletConf)
+	}
+	want := kubeletServer(c, n, master)
+	out, changed, err := certs.SetServer(cur.Data, want)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %s: %w", n.Name, kubeletConf, err)
+	}
+	if !changed {
+		return nil, nil
+	}
+	return &Step{
+		Node: n.Name, What: "kubelet.conf -> " + want + ", kubelet restarted, node Ready",
+		Details: []string{fileDetail(kubeletConf, have, out, "repoint"), "systemctl restart kubelet"},
+		Do: func(ctx context.Context) error {
+			// A kubelet pointed at an address it cannot reach leaves the
+			// node NotReady: prove the way first, with the name it will use.
+			addr, name := controlplane.HostPort(n.IP, c.APIServerPort()), n.IP
+			if !master {
+				addr, name = c.lbAddr(), c.EndpointHost
+			}
+			if ok, _, err := c.readyz(ctx, n.Name, addr, name); !ok {
+				return fmt.Errorf("%s does not answer from this node (%v): kubelet.conf left as it was", want, err)
+			}
+			if err := h.WriteFiles(ctx, []node.File{{Path: kubeletConf, Data: out, Mode: modeOr(cur.Mode, 0o600), UID: cur.UID, GID: cur.GID}}); err != nil {
+				return err
+			}
+			restarted := time.Now()
+			if _, err := h.Run(ctx, "systemctl restart kubelet"); err != nil {
+				return err
+			}
+			return waitFor(ctx, c.Log, "kubelet", n.Name, "node Ready after kubelet restart", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+				return nodeReadySince(ctx, c, n.Name, restarted)
+			})
+		},
+	}, nil
 }
 
 // nodeReadySince: Ready, and the node's Lease renewed by the restarted

@@ -3,12 +3,12 @@ package phases
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/haadm/haadm/lb"
+	"github.com/haadm/haadm/node"
 )
 
 // LB configures the layer-4 load balancer in front of every apiserver:
@@ -21,15 +21,16 @@ func (LB) Name() string { return "lb" }
 func (LB) Description() string {
 	return "nginx stream load balancer in front of every apiserver; wait until it answers"
 }
+func (LB) Uses() Uses { return UsesEndpoint }
 
 const nginxConf = "/etc/nginx/nginx.conf"
 
 func lbConfig(c *Cluster) lb.Config {
 	var backends []lb.Backend
 	for _, m := range c.ControlPlanes() {
-		backends = append(backends, lb.Backend{Name: m.Name, Address: m.IP, Port: lb.APIServerPort})
+		backends = append(backends, lb.Backend{Name: m.Name, Address: m.IP, Port: c.APIServerPort()})
 	}
-	if c.Opts.LBMode == "node-local" {
+	if c.Opts.LBMode == lb.ModeNodeLocal {
 		cfg := lb.NodeLocal(backends)
 		cfg.ListenPort = c.Opts.LBPort
 		return cfg
@@ -37,110 +38,117 @@ func lbConfig(c *Cluster) lb.Config {
 	return lb.Config{ListenAddress: "0.0.0.0", ListenPort: c.Opts.LBPort, Backends: backends}
 }
 
-func (LB) Check(ctx context.Context, c *Cluster) (bool, string, error) {
-	want, err := lb.RenderNginx(lbConfig(c))
-	if err != nil {
-		return false, "", err
-	}
-	var todo []string
-	for _, n := range c.LBNodes() {
-		same, err := c.fileIs(ctx, n, nginxConf, want)
-		if err != nil {
-			return false, "", err
-		}
-		if !same {
-			todo = append(todo, n+": "+nginxConf+" differs")
-		} else if _, err := c.Host(n).Output(ctx, "systemctl is-active nginx"); err != nil {
-			todo = append(todo, n+": nginx is not running")
-		}
-	}
-	if len(c.LBNodes()) == 0 {
-		ok, why, err := c.lbAnswers(ctx, c.First.Name)
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		if !ok {
-			return false, why, nil
-		}
-	}
-	return len(todo) == 0, strings.Join(todo, ", "), nil
-}
-
-func (LB) Apply(ctx context.Context, c *Cluster) error {
-	want, err := lb.RenderNginx(lbConfig(c))
-	if err != nil {
-		return err
-	}
+func (LB) Plan(ctx context.Context, c *Cluster) (*Work, error) {
+	w := &Work{}
 	nodes := c.LBNodes()
 	if len(nodes) == 0 {
-		return c.wait(ctx, "lb", "", "load balancer "+c.Opts.Endpoint+" answers /readyz", 2*time.Minute,
-			func(ctx context.Context) (bool, string, error) { return c.lbAnswers(ctx, c.First.Name) })
+		// The operator's load balancer: nothing to write, only to see it answer.
+		if ok, why, err := c.lbAnswers(ctx, c.First.Name); !ok {
+			if err != nil {
+				why = err.Error()
+			}
+			w.add(Step{What: "load balancer " + c.Opts.Endpoint + " answers /readyz", Details: []string{"now: " + why}, Do: func(ctx context.Context) error {
+				return waitFor(ctx, c.Log, "lb", "", "load balancer "+c.Opts.Endpoint+" answers /readyz", 2*time.Minute,
+					func(ctx context.Context) (bool, string, error) { return c.lbAnswers(ctx, c.First.Name) })
+			}})
+		}
+		return w, nil
+	}
+	want, err := lb.RenderNginx(lbConfig(c))
+	if err != nil {
+		return nil, err
+	}
+	steps := make([]*Step, len(nodes))
+	if err := forEach(len(nodes), func(i int) error {
+		var err error
+		steps[i], err = planNginx(ctx, c, nodes[i], want)
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	// One node at a time: in node-local mode a broken config must not take
 	// every node's API access down at once.
-	for _, n := range nodes {
-		if err := installNginx(ctx, c, n, want); err != nil {
-			return err
-		}
-		if err := c.wait(ctx, "lb", n, "load balancer "+c.Opts.Endpoint+" answers /readyz", 2*time.Minute,
-			func(ctx context.Context) (bool, string, error) { return c.lbAnswers(ctx, n) }); err != nil {
-			return err
+	for _, s := range steps {
+		if s != nil {
+			w.add(*s)
 		}
 	}
-	return nil
+	return w, nil
 }
 
-func installNginx(ctx context.Context, c *Cluster, n string, want []byte) error {
+// Reads are the LB nodes' nginx configurations.
+func (LB) Reads(c *Cluster) map[string][]string {
+	out := map[string][]string{}
+	for _, n := range c.LBNodes() {
+		out[n] = []string{nginxConf}
+	}
+	return out
+}
+
+// nginxRunning is what preflight saw, or asks the node when preflight did
+// not run.
+func nginxRunning(ctx context.Context, c *Cluster, n string) bool {
+	if f, ok := c.facts[n]; ok {
+		return f.nginxActive
+	}
+	_, err := c.Host(n).Output(ctx, "systemctl is-active nginx")
+	return err == nil
+}
+
+func planNginx(ctx context.Context, c *Cluster, n string, want []byte) (*Step, error) {
 	h := c.Host(n)
-	same, err := c.fileIs(ctx, n, nginxConf, want)
+	files, err := h.ReadFiles(ctx, []string{nginxConf})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !same {
-		// nginx must accept the file before it replaces the working one.
-		staged := "/etc/nginx/.haadm-nginx.conf.new"
-		if err := h.WriteFile(ctx, staged, want, 0o644); err != nil {
-			return err
-		}
-		if _, err := h.Run(ctx, "nginx -t -q -c "+staged+"; rc=$?; rm -f "+staged+"; exit $rc"); err != nil {
-			return fmt.Errorf("node %s: nginx refused the rendered configuration: %w", n, err)
-		}
-		if _, err := c.ensureFile(ctx, "lb", n, nginxConf, want, 0o644); err != nil {
-			return err
-		}
+	running := nginxRunning(ctx, c, n)
+	cur, exists := files[nginxConf]
+	have := cur.Data
+	same := exists && string(have) == string(want)
+	if same && running {
+		return nil, nil
 	}
-	cmd, what := "", ""
-	if _, err := h.Output(ctx, "systemctl is-active nginx"); err != nil {
+	cmd, what := "systemctl reload nginx", "nginx reloaded"
+	if !running {
 		cmd, what = "systemctl enable nginx >/dev/null 2>&1; systemctl restart nginx", "nginx started"
-	} else if !same {
-		// A reload keeps established connections (watches) alive.
-		cmd, what = "systemctl reload nginx", "nginx reloaded"
 	}
-	if cmd == "" {
-		return nil
+	var details []string
+	if !same {
+		details = append(details, nginxConf+"\n"+node.Diff(nginxConf, have, want, exists))
+		what = nginxConf + ", " + what
 	}
-	t0 := time.Now()
-	if _, err := h.Run(ctx, cmd); err != nil {
-		return err
-	}
-	if !c.Opts.DryRun {
-		c.Log.Step("lb", n, time.Since(t0), what+", listening on :"+strconv.Itoa(c.Opts.LBPort))
-	}
-	return nil
+	details = append(details, cmd)
+	return &Step{
+		Node: n, What: what + ", listening on :" + strconv.Itoa(c.Opts.LBPort), Details: details,
+		Do: func(ctx context.Context) error {
+			if !same {
+				// nginx must accept the file before it replaces the working one.
+				staged := "/etc/nginx/.haadm-nginx.conf.new"
+				if err := h.WriteFiles(ctx, []node.File{{Path: staged, Data: want, Mode: 0o644}}); err != nil {
+					return err
+				}
+				if _, err := h.Run(ctx, "nginx -t -q -c "+staged+"; rc=$?; rm -f "+staged+"; exit $rc"); err != nil {
+					return fmt.Errorf("nginx refused the rendered configuration: %w", err)
+				}
+				if err := h.WriteFiles(ctx, []node.File{{Path: nginxConf, Data: want, Mode: 0o644}}); err != nil {
+					return err
+				}
+			}
+			// A reload keeps established connections (watches) alive.
+			if _, err := h.Run(ctx, cmd); err != nil {
+				return err
+			}
+			return waitFor(ctx, c.Log, "lb", n, "load balancer "+c.Opts.Endpoint+" answers /readyz", 2*time.Minute,
+				func(ctx context.Context) (bool, string, error) { return c.lbAnswers(ctx, n) })
+		},
+	}, nil
 }
 
 // lbAnswers asks /readyz through the load balancer by its endpoint name,
 // from node via, verifying the certificate: exactly what a kubelet or
 // kubectl there will see.
 func (c *Cluster) lbAnswers(ctx context.Context, via string) (bool, string, error) {
-	addr := c.Opts.Endpoint
-	switch c.Opts.LBMode {
-	case "external":
-		addr = net.JoinHostPort(c.Nodes[c.Opts.LBNode].IP, strconv.Itoa(c.Opts.LBPort))
-	case "node-local":
-		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Opts.LBPort))
-	}
-	ok, why, err := c.readyz(ctx, via, addr, c.EndpointHost)
+	ok, why, err := c.readyz(ctx, via, c.lbAddr(), c.EndpointHost)
 	if err != nil && strings.Contains(err.Error(), "x509") {
 		err = fmt.Errorf("%w (the apiserver certificates lack the endpoint name: run `haadm phase certs`)", err)
 	}

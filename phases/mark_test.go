@@ -1,16 +1,24 @@
 package phases
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/haadm/haadm/controlplane"
 )
 
-// TestMark labels and taints emei and wudang once; a second Apply makes no
-// API call that changes anything. Starting points cover nodes that already
+// TestMark labels and taints emei and wudang once; applying the same plan
+// again makes no API call that changes anything, and the next run's plan is
+// empty. Starting points cover nodes that already
 // carry part of the marking.
 func TestMark(t *testing.T) {
 	tests := []struct {
@@ -23,7 +31,7 @@ func TestMark(t *testing.T) {
 		{
 			name: "emei has the taint already, wudang another taint",
 			edit: func(n map[string]*corev1.Node) {
-				n["emei"].Spec.Taints = []corev1.Taint{controlPlaneTaint()}
+				n["emei"].Spec.Taints = []corev1.Taint{controlplane.Taint()}
 				n["wudang"].Spec.Taints = []corev1.Taint{{Key: "gpu", Value: "true", Effect: corev1.TaintEffectNoSchedule}}
 			},
 			updates: []string{"emei", "wudang"},
@@ -31,25 +39,35 @@ func TestMark(t *testing.T) {
 		{
 			name: "emei fully marked by hand",
 			edit: func(n map[string]*corev1.Node) {
-				n["emei"].Labels[ControlPlaneLabel] = ""
-				n["emei"].Spec.Taints = []corev1.Taint{controlPlaneTaint()}
+				n["emei"].Labels[controlplane.Label] = ""
+				n["emei"].Spec.Taints = []corev1.Taint{controlplane.Taint()}
 			},
 			updates: []string{"wudang"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, setup{EditNodes: tt.edit})
+			t.Parallel()
+			f := newFixture(t, setup{NoEndpoint: true, EditNodes: tt.edit})
 			ctx := t.Context()
 			orig := map[string]*corev1.Node{}
 			for _, n := range []string{"emei", "wudang"} {
 				orig[n], _ = f.kube.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
 			}
-			done, why, err := Mark{}.Check(ctx, f.c)
-			if err != nil || done || why != strings.Join(tt.updates, ", ") {
-				t.Fatalf("Check before = %v, %q, %v; want not done, %q", done, why, err, strings.Join(tt.updates, ", "))
+			var steps []string
+			for _, n := range tt.updates {
+				steps = append(steps, n+": label and taint "+controlplane.Label)
 			}
-			if err := (Mark{}).Apply(ctx, f.c); err != nil {
+			calls := len(f.kube.Actions())
+			w := plan(t, ctx, Mark{}, f.c)
+			done, why, err := check(ctx, Mark{}, f.c)
+			if err != nil || done || why != strings.Join(steps, ", ") {
+				t.Fatalf("plan before = %v, %q, %v; want not done, %q", done, why, err, strings.Join(steps, ", "))
+			}
+			if a := f.kube.Actions()[calls:]; len(a) != 0 {
+				t.Errorf("Mark planned with API calls %v: Discover has just read every Node", a)
+			}
+			if err := w.apply(ctx, "mark", f.c.Log); err != nil {
 				t.Fatal(err)
 			}
 			updated := f.mutations()
@@ -65,8 +83,8 @@ func TestMark(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, ok := n.Labels[ControlPlaneLabel]; !ok {
-					t.Errorf("%s: no %s label", name, ControlPlaneLabel)
+				if _, ok := n.Labels[controlplane.Label]; !ok {
+					t.Errorf("%s: no %s label", name, controlplane.Label)
 				}
 				if slices.Contains(tt.updates, name) {
 					if _, ok := n.Labels["node.kubernetes.io/exclude-from-external-load-balancers"]; !ok {
@@ -75,7 +93,7 @@ func TestMark(t *testing.T) {
 				}
 				count := 0
 				for _, tn := range n.Spec.Taints {
-					if tn.Key == ControlPlaneLabel && tn.Effect == corev1.TaintEffectNoSchedule {
+					if tn.Key == controlplane.Label && tn.Effect == corev1.TaintEffectNoSchedule {
 						count++
 					}
 				}
@@ -95,39 +113,57 @@ func TestMark(t *testing.T) {
 				}
 			}
 			for _, n := range tt.updates {
-				mustContain(t, f.console.String(), "[mark] "+n+": labelled and tainted "+ControlPlaneLabel)
+				mustContain(t, f.console.String(), "[mark] "+n+": label and taint "+controlplane.Label+" (")
 			}
 
-			done, why, err = Mark{}.Check(ctx, f.c)
-			if err != nil || !done {
-				t.Fatalf("Check after = %v, %q, %v", done, why, err)
-			}
+			// The same plan again (a stale one): each node is read again
+			// and left alone.
 			before := len(f.mutations())
-			if err := (Mark{}).Apply(ctx, f.c); err != nil {
+			if err := w.apply(ctx, "mark", f.c.Log); err != nil {
 				t.Fatal(err)
 			}
 			if after := f.mutations(); len(after) != before {
-				t.Errorf("second Apply changed the API: %v", after[before:])
+				t.Errorf("second apply changed the API: %v", after[before:])
+			}
+			// The next run discovers the marked nodes: nothing to do.
+			c, err := Discover(ctx, f.kube, f.c.Opts, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done, why, err := check(ctx, Mark{}, c); err != nil || !done {
+				t.Fatalf("next run's plan = %v, %q, %v", done, why, err)
 			}
 		})
 	}
 }
 
-// TestMarkDryRun plans the marking and leaves the nodes alone.
-func TestMarkDryRun(t *testing.T) {
-	f := newFixture(t, setup{DryRun: true})
-	if err := (Mark{}).Apply(t.Context(), f.c); err != nil {
-		t.Fatal(err)
-	}
+// TestMarkPlan: the plan names the marking and leaves the nodes alone.
+func TestMarkPlan(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{NoEndpoint: true})
+	w := plan(t, t.Context(), Mark{}, f.c)
 	if m := f.mutations(); len(m) != 0 {
-		t.Errorf("dry run changed the API: %v", m)
+		t.Errorf("planning changed the API: %v", m)
 	}
-	var plan []string
-	for _, it := range f.c.Plan.Items {
-		plan = append(plan, it.Node+": "+it.What)
+	want := []string{"emei: label and taint " + controlplane.Label, "wudang: label and taint " + controlplane.Label}
+	if got := stepsOf(w); !slices.Equal(got, want) {
+		t.Errorf("plan = %v, want %v", got, want)
 	}
-	want := []string{"emei: labelled and tainted " + ControlPlaneLabel, "wudang: labelled and tainted " + ControlPlaneLabel}
-	if !slices.Equal(plan, want) {
-		t.Errorf("plan = %v, want %v", plan, want)
+	mustContain(t, detailsOf(w, "emei"), "label "+controlplane.Label+"=, "+controlplane.ExcludeFromLBLabel+"=; taint "+controlplane.Label+":NoSchedule")
+}
+
+// TestMarkConflict: a node changed between the read and the update (the
+// kubelet writes its status all the time) is not overwritten: the conflict
+// fails the step, naming the node, and the re-run reads it again.
+func TestMarkConflict(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{NoEndpoint: true, Opts: Options{Nodes: []string{"emei"}}})
+	f.kube.PrependReactor("update", "nodes", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "nodes"}, "emei", errors.New("the object has been modified"))
+	})
+	err := apply(t.Context(), Mark{}, f.c)
+	if err == nil || !apierrors.IsConflict(err) {
+		t.Fatalf("apply = %v, want the conflict", err)
 	}
+	mustContain(t, err.Error(), "node emei: label and taint "+controlplane.Label+": ", "the object has been modified")
 }

@@ -1,14 +1,15 @@
 // Package phases holds the steps of a promotion, one file per phase, and the
-// runner that drives them. A phase reads the cluster in Check and converges
-// it in Apply; Apply is safe to repeat, which is how users recover from a
+// runner that drives them. A phase reads the cluster once and returns its
+// plan, the Work left to do; the runner prints plans (dry run) or applies
+// them. Applying is safe to repeat, which is how users recover from a
 // promotion that stopped half way: they run it again.
 package phases
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
-	"time"
 )
 
 // Phase is one named step of `haadm promote`, also runnable alone as
@@ -16,21 +17,41 @@ import (
 type Phase interface {
 	Name() string
 	Description() string
-	// Check only reads. done is true when Apply would change nothing; why
-	// says what is left to do.
-	Check(ctx context.Context, c *Cluster) (done bool, why string, err error)
-	// Apply converges the cluster; it is safe to run again after a failure.
-	Apply(ctx context.Context, c *Cluster) error
+	// Uses says which options beyond --nodes the phase reads.
+	Uses() Uses
+	// Plan reads the cluster, changes nothing, and returns what is left
+	// to do: empty Work when the phase is done.
+	Plan(ctx context.Context, c *Cluster) (*Work, error)
 }
 
-// All returns the phases of a promotion in order.
+// Uses is a set of option groups a phase reads.
+type Uses uint8
+
+const (
+	// UsesEndpoint: the load-balancer layout, the endpoint and the SANs.
+	UsesEndpoint Uses = 1 << iota
+	// UsesEtcd: etcd membership options (--remove-stale-learners).
+	UsesEtcd
+)
+
+// dependent is a phase whose plan changes when an earlier one applies
+// work: the runner plans it again before applying it. Other phases read
+// state no earlier phase writes, so their first plan stays valid.
+type dependent interface {
+	// DependsOn names the earlier phases whose changes it must see.
+	DependsOn() []string
+}
+
+// All returns the phases of a promotion in order: certificates before the
+// etcd members that use them; etcd before the apiservers that need a local
+// member; every apiserver before the load balancer sends traffic to it and
+// before kubelets and cluster objects are pointed at it.
 func All() []Phase {
-	return []Phase{
-		Preflight{}, Backup{}, Certs{}, Etcd{}, ControlPlane{}, Mark{}, LB{}, Kubelet{}, ClusterConfig{},
-	}
+	return []Phase{Certs{}, Etcd{}, ControlPlane{}, Mark{}, LB{}, Kubelet{}, ClusterConfig{}}
 }
 
-// Names lists the phase names, for help texts and --skip-phases.
+// Names lists the phase names, for help texts and --skip-phases; preflight
+// and backup are steps of every run, not phases.
 func Names() []string {
 	var n []string
 	for _, p := range All() {
@@ -49,64 +70,32 @@ func Find(name string) (Phase, error) {
 	return nil, fmt.Errorf("no phase %q; phases are: %s", name, strings.Join(Names(), ", "))
 }
 
-// Run runs phases in order. Preflight always runs first, whatever is asked,
-// because nothing may change before bad input is refused. Backup runs only
-// when some later phase has work to do, so a converged cluster is left alone.
-func Run(ctx context.Context, c *Cluster, list []Phase) error {
-	start := time.Now()
-	if len(list) == 0 || list[0].Name() != "preflight" {
-		list = append([]Phase{Preflight{}}, list...)
+// Select returns every phase but those named in skip, which must all be
+// phases (or "backup", the run's backup step, which the caller handles).
+func Select(skip []string) ([]Phase, error) {
+	var unknown []string
+	for _, s := range skip {
+		if _, err := Find(s); err != nil && s != "backup" {
+			unknown = append(unknown, s)
+		}
 	}
-	for i, p := range list {
-		if _, ok := p.(Backup); ok {
-			pending, err := pendingAfter(ctx, c, list[i+1:])
-			if err != nil {
-				return err
-			}
-			if len(pending) == 0 {
-				// Every later phase just checked done, and nothing has
-				// changed since: no need to check them all again.
-				c.Log.Step(p.Name(), "", 0, "skipped: nothing to change")
-				for _, rest := range list[i+1:] {
-					c.Log.Step(rest.Name(), "", 0, "already done")
-				}
-				break
-			}
-			c.Log.Detail(p.Name(), "", "later phases have work: "+strings.Join(pending, "; "))
-		}
-		t0 := time.Now()
-		done, why, err := p.Check(ctx, c)
-		if err != nil {
-			return fmt.Errorf("phase %s: %w", p.Name(), err)
-		}
-		if done && p.Name() != "preflight" {
-			c.Log.Step(p.Name(), "", time.Since(t0), "already done")
-			continue
-		}
-		if why != "" {
-			c.Log.Detail(p.Name(), "", "to do: "+why)
-		}
-		if err := p.Apply(ctx, c); err != nil {
-			return fmt.Errorf("phase %s: %w\n(re-run the same command to resume: every phase picks up where it stopped)", p.Name(), err)
-		}
-		c.Log.Step(p.Name(), "", time.Since(t0), "done")
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("--skip-phases %s: no such phase; phases are: %s", strings.Join(unknown, ","), strings.Join(append(Names(), "backup"), ", "))
 	}
-	c.Log.Step("promote", "", time.Since(start), "finished")
-	return nil
+	var list []Phase
+	for _, p := range All() {
+		if !slices.Contains(skip, p.Name()) {
+			list = append(list, p)
+		}
+	}
+	return list, nil
 }
 
-// pendingAfter checks later phases without changing anything. A phase whose
-// check cannot tell yet (it depends on an earlier one) counts as pending.
-func pendingAfter(ctx context.Context, c *Cluster, rest []Phase) ([]string, error) {
-	var pending []string
-	for _, p := range rest {
-		done, why, err := p.Check(ctx, c)
-		if err != nil || !done {
-			if why == "" && err != nil {
-				why = err.Error()
-			}
-			pending = append(pending, p.Name()+": "+why)
-		}
+// UsesOf is what a list of phases reads together.
+func UsesOf(list []Phase) Uses {
+	var u Uses
+	for _, p := range list {
+		u |= p.Uses()
 	}
-	return pending, nil
+	return u
 }

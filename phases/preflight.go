@@ -3,11 +3,14 @@ package phases
 import (
 	"context"
 	"fmt"
-	"net"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/version"
 
+	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/etcdm"
 )
 
@@ -20,19 +23,9 @@ const (
 
 // Preflight refuses bad input before anything changes: unknown or
 // unreachable nodes, mismatched versions, an unhealthy etcd, stale members,
-// busy ports, missing load-balancer software.
-type Preflight struct{}
-
-func (Preflight) Name() string { return "preflight" }
-func (Preflight) Description() string {
-	return "check nodes, versions, etcd health, stale members and ports; change nothing"
-}
-
-func (Preflight) Check(context.Context, *Cluster) (bool, string, error) {
-	return false, "always runs", nil
-}
-
-func (Preflight) Apply(ctx context.Context, c *Cluster) error {
+// busy ports, missing load-balancer software. It is the first step of every
+// run, not a phase: nothing may be skipped past it.
+func Preflight(ctx context.Context, c *Cluster) error {
 	var problems []string
 	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 
@@ -59,40 +52,145 @@ func (Preflight) Apply(ctx context.Context, c *Cluster) error {
 			add("node %s has no InternalIP address in its status", n.Name)
 		}
 	}
-	for _, name := range keys(c.Hosts) {
-		h := c.Hosts[name]
-		// SSH must land on the node the API calls by that name, or haadm
-		// would write one node's certificates onto another.
-		out, err := h.Output(ctx, "ip -o addr show")
-		if err != nil {
-			add("node %s: %v", name, err)
+	// Every node at once, each in one round trip.
+	t0 := time.Now()
+	hosts := keys(c.Hosts)
+	facts := make([]nodeFacts, len(hosts))
+	errs := make([]error, len(hosts))
+	_ = forEach(len(hosts), func(i int) error {
+		facts[i], errs[i] = probeNode(ctx, c, hosts[i])
+		return nil
+	})
+	c.facts = map[string]nodeFacts{}
+	for i, name := range hosts {
+		if errs[i] != nil {
+			add("node %s: %v", name, errs[i])
 			continue
 		}
-		if ip := c.Nodes[name].IP; ip != "" && !strings.Contains(out, " "+ip+"/") {
-			add("node %s: ssh reaches a machine without the node's address %s: check the ssh config entry for %s", name, ip, name)
+		c.facts[name] = facts[i]
+		problems = append(problems, c.judgeNode(name, facts[i])...)
+	}
+	// The shared material the certs phase copies, and the identity haadm
+	// uses for etcd: read by the prefetch, when there is one.
+	if c.prefetched != nil {
+		select {
+		case <-c.prefetched:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	// The shared material the certs phase copies, and the identity haadm uses for etcd.
-	for _, p := range append(sharedPKIFiles(), "apiserver-etcd-client.crt", "apiserver-etcd-client.key") {
-		if _, ok, err := c.readFile(ctx, c.First.Name, pkiDir+"/"+p); err != nil || !ok {
-			add("node %s: %s/%s is missing or unreadable (%v): haadm copies the cluster's CAs from the first master", c.First.Name, pkiDir, p, err)
-		}
+	if _, err := c.sourceFiles(ctx); err != nil {
+		add("%v", err)
 	}
+	c.Log.Detail("preflight", "", fmt.Sprintf("nodes probed in %s", time.Since(t0).Round(time.Millisecond)))
 	if len(problems) == 0 {
-		problems = append(problems, c.checkEtcd(ctx)...)
-		problems = append(problems, c.checkPorts(ctx)...)
-		problems = append(problems, c.checkLBSoftware(ctx)...)
+		problems = append(problems, c.checkEtcd(ctx, func(name string) bool {
+			i := slices.Index(hosts, name)
+			return i >= 0 && facts[i].etcdData
+		})...)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("preflight found %d problem(s); nothing was changed:\n  - %s", len(problems), strings.Join(problems, "\n  - "))
 	}
-	c.Log.Step("preflight", "", 0, fmt.Sprintf("first master %s, promoting %s, endpoint %s", c.First.Name, names(c.New), c.Opts.Endpoint))
 	return nil
 }
 
-func (c *Cluster) peerURL(n NodeInfo) string { return "https://" + net.JoinHostPort(n.IP, "2380") }
+// nodeFacts is what preflight reads on a node.
+type nodeFacts struct {
+	addrs    string         // ip -o addr show
+	listen   map[int]string // port -> the listening process, as ss prints it
+	etcdData bool           // /var/lib/etcd holds something
+	nginx    string         // nginx -V and its module directories; "" when absent
+	noNginx  bool
+	// nginxActive: systemctl says nginx runs.
+	nginxActive bool
+}
 
-func (c *Cluster) checkEtcd(ctx context.Context) []string {
+// probeNode reads everything preflight needs from one node in one command.
+func probeNode(ctx context.Context, c *Cluster, name string) (nodeFacts, error) {
+	const sep = "\n--haadm--\n"
+	script := strings.Join([]string{
+		"ip -o addr show",
+		"ss -Htlnp",
+		"ls -A /var/lib/etcd 2>/dev/null || true",
+		"if command -v nginx >/dev/null 2>&1; then nginx -V 2>&1; ls /usr/lib/nginx/modules/ /etc/nginx/modules-enabled/ 2>/dev/null; else echo haadm-no-nginx; fi",
+		"systemctl is-active nginx 2>/dev/null || true",
+	}, "; printf '"+strings.ReplaceAll(sep, "\n", `\n`)+"'; ")
+	out, err := c.Host(name).Output(ctx, script)
+	if err != nil {
+		return nodeFacts{}, err
+	}
+	parts := strings.Split(out, sep)
+	if len(parts) != 5 {
+		return nodeFacts{}, fmt.Errorf("unexpected preflight output (%d sections): %q", len(parts), out)
+	}
+	f := nodeFacts{addrs: parts[0], listen: parseListeners(parts[1]), etcdData: strings.TrimSpace(parts[2]) != "", nginxActive: strings.TrimSpace(parts[4]) == "active"}
+	if strings.TrimSpace(parts[3]) == "haadm-no-nginx" {
+		f.noNginx = true
+	} else {
+		f.nginx = parts[3]
+	}
+	return f, nil
+}
+
+// parseListeners reads `ss -Htlnp`: the local address is the 4th field,
+// the process (users:(("etcd",pid=..))) the last.
+func parseListeners(out string) map[int]string {
+	m := map[int]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		i := strings.LastIndex(f[3], ":")
+		port, err := strconv.Atoi(f[3][i+1:])
+		if i < 0 || err != nil {
+			continue
+		}
+		proc := ""
+		if len(f) > 5 {
+			proc = f[len(f)-1]
+		}
+		m[port] = proc
+	}
+	return m
+}
+
+func (c *Cluster) judgeNode(name string, f nodeFacts) []string {
+	var problems []string
+	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	// SSH must land on the node the API calls by that name, or haadm
+	// would write one node's certificates onto another.
+	if ip := c.Nodes[name].IP; ip != "" && !strings.Contains(f.addrs, " "+ip+"/") {
+		add("node %s: ssh reaches a machine without the node's address %s: check the ssh config entry for %s", name, ip, name)
+	}
+	busy := func(port int, owner string) {
+		proc, ok := f.listen[port]
+		if !ok || strings.Contains(proc, "\""+owner) {
+			return
+		}
+		add("node %s: port %d is in use by another program (%s); stop it or promote another node", name, port, proc)
+	}
+	if slices.ContainsFunc(c.New, func(n NodeInfo) bool { return n.Name == name }) {
+		for _, p := range controlPlanePorts(c.APIServerPort()) {
+			busy(p.port, p.owner)
+		}
+	}
+	if slices.Contains(c.LBNodes(), name) {
+		busy(c.Opts.LBPort, "nginx")
+		switch {
+		case f.noNginx:
+			add("node %s: nginx is not installed: install nginx with its stream module (Debian/Ubuntu: apt-get install nginx-light libnginx-mod-stream)", name)
+		case !strings.Contains(f.nginx, "stream"):
+			add("node %s: nginx has no stream module: install libnginx-mod-stream (or an nginx built --with-stream)", name)
+		}
+	}
+	return problems
+}
+
+// checkEtcd: etcd healthy, no stale members, and no new master holding
+// etcd data of another cluster (hasData says which nodes hold any).
+func (c *Cluster) checkEtcd(ctx context.Context, hasData func(node string) bool) []string {
 	cli, err := c.EtcdClient(ctx)
 	if err != nil {
 		return []string{fmt.Sprintf("etcd: %v", err)}
@@ -109,14 +207,15 @@ func (c *Cluster) checkEtcd(ctx context.Context) []string {
 	if err != nil {
 		return append(problems, fmt.Sprintf("etcd member list: %v", err))
 	}
-	var known []string
-	for _, m := range c.Masters() {
-		known = append(known, c.peerURL(m))
-	}
-	for name, n := range c.Nodes {
-		if n.ControlPlane && name != c.First.Name {
-			known = append(known, c.peerURL(n))
+	for _, n := range c.New {
+		// A data directory is fine only when it belongs to this node's member.
+		if _, member := memberOf(members, peerURL(n)); hasData(n.Name) && !member {
+			problems = append(problems, fmt.Sprintf("node %s: /var/lib/etcd is not empty but etcd has no member for %s: move it away (it may be an old cluster's data)", n.Name, n.Name))
 		}
+	}
+	var known []string
+	for _, m := range c.ControlPlanes() {
+		known = append(known, peerURL(m))
 	}
 	for _, m := range etcdm.Stale(members, known) {
 		// An unstarted learner of a node being promoted is a join that
@@ -137,17 +236,6 @@ func staleHint(m etcdm.Member) string {
 	return ""
 }
 
-func (c *Cluster) isNewPeer(urls []string) bool {
-	for _, n := range c.New {
-		for _, u := range urls {
-			if u == c.peerURL(n) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // ports a new control plane needs, and the process allowed to hold each
 // (its own component, on a re-run).
 type portOwner struct {
@@ -155,84 +243,9 @@ type portOwner struct {
 	owner string // as ss prints it, cut to 15 characters by the kernel
 }
 
-func controlPlanePorts() []portOwner {
-	return []portOwner{{2379, "etcd"}, {2380, "etcd"}, {6443, "kube-apiserver"}, {10257, "kube-controller"}, {10259, "kube-scheduler"}}
-}
-
-func (c *Cluster) checkPorts(ctx context.Context) []string {
-	var problems []string
-	check := func(nodeName string, port int, owner string) {
-		out, err := c.Host(nodeName).Output(ctx, fmt.Sprintf("ss -Htlnp 'sport = :%d'", port))
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("node %s: cannot list listening sockets: %v", nodeName, err))
-			return
-		}
-		out = strings.TrimSpace(out)
-		if out == "" || strings.Contains(out, "\""+owner) {
-			return
-		}
-		problems = append(problems, fmt.Sprintf("node %s: port %d is in use by another program (%s); stop it or promote another node", nodeName, port, out))
+func controlPlanePorts(apiserver int) []portOwner {
+	return []portOwner{
+		{controlplane.EtcdClientPort, "etcd"}, {controlplane.EtcdPeerPort, "etcd"}, {apiserver, "kube-apiserver"},
+		{controlplane.ControllerManagerPort, "kube-controller"}, {controlplane.SchedulerPort, "kube-scheduler"},
 	}
-	for _, n := range c.New {
-		for _, p := range controlPlanePorts() {
-			check(n.Name, p.port, p.owner)
-		}
-		// A data directory is fine only when it belongs to this node's member.
-		out, err := c.Host(n.Name).Output(ctx, "ls -A /var/lib/etcd 2>/dev/null || true")
-		if err == nil && strings.TrimSpace(out) != "" {
-			if has, _ := c.hasEtcdMember(ctx, n); !has {
-				problems = append(problems, fmt.Sprintf("node %s: /var/lib/etcd is not empty but etcd has no member for %s: move it away (it may be an old cluster's data)", n.Name, n.Name))
-			}
-		}
-	}
-	for _, n := range c.LBNodes() {
-		check(n, c.Opts.LBPort, "nginx")
-	}
-	return problems
-}
-
-func (c *Cluster) hasEtcdMember(ctx context.Context, n NodeInfo) (bool, error) {
-	cli, err := c.EtcdClient(ctx)
-	if err != nil {
-		return false, err
-	}
-	members, err := etcdm.List(ctx, cli)
-	if err != nil {
-		return false, err
-	}
-	for _, m := range members {
-		for _, u := range m.PeerURLs {
-			if u == c.peerURL(n) {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
-}
-
-func (c *Cluster) checkLBSoftware(ctx context.Context) []string {
-	var problems []string
-	for _, n := range c.LBNodes() {
-		out, err := c.Host(n).Output(ctx, "nginx -V 2>&1; ls /usr/lib/nginx/modules/ 2>/dev/null; ls /etc/nginx/modules-enabled/ 2>/dev/null")
-		if err != nil {
-			msg := err.Error()
-			if strings.Contains(msg, "not found") {
-				msg = "nginx is not installed"
-			}
-			problems = append(problems, fmt.Sprintf("node %s: %s: install nginx with its stream module (Debian/Ubuntu: apt-get install nginx-light libnginx-mod-stream)", n, msg))
-			continue
-		}
-		if !strings.Contains(out, "stream") {
-			problems = append(problems, fmt.Sprintf("node %s: nginx has no stream module: install libnginx-mod-stream (or an nginx built --with-stream)", n))
-		}
-	}
-	return problems
-}
-
-func names(ns []NodeInfo) string {
-	var s []string
-	for _, n := range ns {
-		s = append(s, n.Name)
-	}
-	return strings.Join(s, ",")
 }

@@ -3,7 +3,10 @@ package phases
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -20,16 +23,18 @@ func ssListening(port int, prog string) string {
 // none). Preflight must name the problem, say that nothing was changed, and
 // indeed change nothing.
 func TestPreflight(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		s    setup
-		// etcd starts shaolin's etcd; the etcd, port and nginx checks only
-		// run when the cheaper ones found nothing.
+		// etcd starts shaolin's etcd; the etcd checks only run when the
+		// others found nothing.
 		etcd bool
 		// mutate breaks the lab; it may return more strings the error
 		// must mention (known only once it ran).
 		mutate  func(t *testing.T, f *fixture) []string
 		wantErr []string // nil: preflight passes
+		timeout time.Duration
 	}{
 		{name: "healthy lab", etcd: true},
 		{
@@ -44,7 +49,7 @@ func TestPreflight(t *testing.T) {
 			name: "a port is busy",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["emei"].Respond("ss -Htlnp 'sport = :6443'", ssListening(6443, "python3"), nil)
+				f.setProbe("emei", func(p *probe) { p.listen = ssListening(6443, "python3") })
 				return nil
 			},
 			wantErr: []string{"nothing was changed", "node emei: port 6443 is in use by another program", `"python3"`},
@@ -53,7 +58,7 @@ func TestPreflight(t *testing.T) {
 			name: "the load balancer port is busy",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["emei"].Respond("ss -Htlnp 'sport = :8443'", ssListening(8443, "haproxy"), nil)
+				f.setProbe("emei", func(p *probe) { p.listen = ssListening(8443, "haproxy") })
 				return nil
 			},
 			wantErr: []string{"node emei: port 8443 is in use by another program", "haproxy"},
@@ -63,10 +68,12 @@ func TestPreflight(t *testing.T) {
 			name: "ports held by the node's own control plane",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				for _, p := range controlPlanePorts() {
-					f.fakes["wudang"].Respond(fmt.Sprintf("ss -Htlnp 'sport = :%d'", p.port), ssListening(p.port, p.owner), nil)
+				var ss string
+				for _, p := range controlPlanePorts(6443) {
+					ss += ssListening(p.port, p.owner)
 				}
-				f.fakes["emei"].Respond("ss -Htlnp 'sport = :8443'", ssListening(8443, "nginx"), nil)
+				f.setProbe("wudang", func(p *probe) { p.listen = ss })
+				f.setProbe("emei", func(p *probe) { p.listen = ssListening(8443, "nginx") + ssListening(22, "sshd") })
 				return nil
 			},
 		},
@@ -84,7 +91,7 @@ func TestPreflight(t *testing.T) {
 		{
 			name: "ssh reaches another machine",
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["wudang"].Respond("ip -o addr show", "2: eth0    inet 10.250.0.99/24 brd 10.250.0.255 scope global eth0\n", nil)
+				f.setProbe("wudang", func(p *probe) { p.addrs = "2: eth0    inet 10.250.0.99/24 brd 10.250.0.255 scope global eth0\n" })
 				return nil
 			},
 			wantErr: []string{"node wudang: ssh reaches a machine without the node's address 10.250.0.13"},
@@ -120,7 +127,7 @@ func TestPreflight(t *testing.T) {
 			name: "nginx not installed",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["emei"].Fail("nginx -V", 127, "sh: 1: nginx: not found")
+				f.setProbe("emei", func(p *probe) { p.nginx = "haadm-no-nginx\n" })
 				return nil
 			},
 			wantErr: []string{"node emei: nginx is not installed", "libnginx-mod-stream"},
@@ -129,7 +136,7 @@ func TestPreflight(t *testing.T) {
 			name: "nginx without stream module",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["emei"].Respond("nginx -V", "nginx version: nginx/1.22.1\nconfigure arguments: --with-http_ssl_module\n", nil)
+				f.setProbe("emei", func(p *probe) { p.nginx = "nginx version: nginx/1.22.1\nconfigure arguments: --with-http_ssl_module\n" })
 				return nil
 			},
 			wantErr: []string{"node emei: nginx has no stream module"},
@@ -139,7 +146,7 @@ func TestPreflight(t *testing.T) {
 			s:    setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "none", Endpoint: "k8s-api.lab:6443"}},
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["emei"].Fail("nginx -V", 127, "sh: 1: nginx: not found")
+				f.setProbe("emei", func(p *probe) { p.nginx = "haadm-no-nginx\n" })
 				return nil
 			},
 		},
@@ -148,17 +155,50 @@ func TestPreflight(t *testing.T) {
 			s:    setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}},
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["shaolin"].Fail("nginx -V", 127, "sh: 1: nginx: not found")
-				f.fakes["wudang"].Respond("ss -Htlnp 'sport = :6444'", ssListening(6444, "kubelet"), nil)
+				f.setProbe("shaolin", func(p *probe) { p.nginx = "haadm-no-nginx\n" })
+				f.setProbe("wudang", func(p *probe) { p.listen = ssListening(6444, "kubelet") })
 				return nil
 			},
 			wantErr: []string{"preflight found 2 problem(s)", "node shaolin: nginx is not installed", "node wudang: port 6444 is in use by another program"},
 		},
 		{
+			name: "ssh fails on a node",
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["wudang"].Fail("ip -o addr show", 255, "ssh: connect to host wudang port 22: No route to host")
+				return nil
+			},
+			wantErr: []string{"node wudang: ", "No route to host"},
+		},
+		{
+			name: "a probe that prints something else",
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["emei"].Respond("ip -o addr show", "-bash: ss: command not found\n", nil)
+				return nil
+			},
+			wantErr: []string{"node emei: unexpected preflight output (1 sections)"},
+		},
+		{
+			// Only the new masters need the control-plane ports free.
+			name: "a worker's ports are its own business",
+			s:    setup{Worker: true},
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.setProbe("wutai", func(p *probe) { p.listen = ssListening(6443, "python3") + ssListening(2379, "other") })
+				return nil
+			},
+		},
+		{
+			// No etcd started: the client waits for it as long as the run
+			// lets it.
+			name:    "etcd unreachable",
+			timeout: 2 * time.Second,
+			wantErr: []string{"preflight found 1 problem(s)", "etcd: listing etcd members: "},
+		},
+		{
 			name: "leftover etcd data on a new node",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["wudang"].Respond("ls -A /var/lib/etcd", "member\n", nil)
+				f.setProbe("wudang", func(p *probe) { p.etcdData = "member\n" })
 				return nil
 			},
 			wantErr: []string{"node wudang: /var/lib/etcd is not empty but etcd has no member for wudang"},
@@ -168,7 +208,7 @@ func TestPreflight(t *testing.T) {
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
 				addLearner(t, f, "emei", "https://10.250.0.12:2380")
-				f.fakes["emei"].Respond("ls -A /var/lib/etcd", "member\n", nil)
+				f.setProbe("emei", func(p *probe) { p.etcdData = "member\n" })
 				return nil
 			},
 		},
@@ -184,8 +224,8 @@ func TestPreflight(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture(t, tt.s)
-			f.scriptPreflight()
 			if tt.etcd {
 				f.startEtcd()
 			}
@@ -198,12 +238,15 @@ func TestPreflight(t *testing.T) {
 			for n, h := range f.fakes {
 				before[n] = len(h.Calls())
 			}
-			err := Preflight{}.Apply(t.Context(), f.c)
+			timeout := 30 * time.Second
+			if tt.timeout != 0 {
+				timeout = tt.timeout
+			}
+			err := Preflight(testCtx(t, timeout), f.c)
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatalf("preflight: %v", err)
 				}
-				mustContain(t, f.console.String(), "[preflight] first master shaolin, promoting emei,wudang, endpoint "+f.c.Opts.Endpoint)
 			} else {
 				if err == nil {
 					t.Fatal("preflight passed")
@@ -220,6 +263,12 @@ func TestPreflight(t *testing.T) {
 			}
 			if m := f.mutations(); len(m) != 0 {
 				t.Errorf("preflight changed the API: %v", m)
+			}
+			// One command per node, whatever it finds.
+			for n := range f.fakes {
+				if got := f.meters[n].counts()["Output"]; got != 1 {
+					t.Errorf("%s: %d commands, want the one probe", n, got)
+				}
 			}
 		})
 	}
@@ -242,10 +291,46 @@ func addLearner(t *testing.T, f *fixture, name, peerURL string) etcdm.Member {
 	return m
 }
 
-// TestPreflightAlwaysRuns: its Check never reports done, so Run never skips it.
-func TestPreflightAlwaysRuns(t *testing.T) {
-	done, why, err := Preflight{}.Check(t.Context(), nil)
-	if done || why == "" || err != nil {
-		t.Errorf("Check = %v, %q, %v", done, why, err)
+// TestPreflightRoundTrips: preflight reads each node in one command, and
+// the first master once more for the files every phase copies (the etcd
+// credentials come in one more round trip); it writes nothing.
+func TestPreflightRoundTrips(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{Worker: true})
+	f.startEtcd()
+	if err := Preflight(testCtx(t, 30*time.Second), f.c); err != nil {
+		t.Fatal(err)
+	}
+	for n := range f.fakes {
+		want := map[string]int{"Output": 1}
+		if n == "shaolin" {
+			want = map[string]int{"Output": 1, "ReadFiles": 2}
+		}
+		got := f.meters[n].counts()
+		delete(got, "Dial")
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", n, got, want)
+		}
+	}
+	cmd := f.calls("emei", node.CallOutput)[0]
+	if !strings.HasPrefix(cmd, "ip -o addr show; printf '\\n--haadm--\\n'; ss -Htlnp; ") || !strings.Contains(cmd, "nginx -V") {
+		t.Errorf("probe = %q", cmd)
+	}
+}
+
+// TestParseListeners: ss -Htlnp as it prints IPv4, IPv6 and wildcard
+// listeners, with and without the process column.
+func TestParseListeners(t *testing.T) {
+	t.Parallel()
+	out := "LISTEN 0      4096        10.250.0.12:2380       0.0.0.0:*    users:((\"etcd\",pid=911,fd=8))\n" +
+		"LISTEN 0      4096                  *:6443             *:*    users:((\"kube-apiserver\",pid=901,fd=3))\n" +
+		"LISTEN 0      511                [::]:8443          [::]:*    users:((\"nginx\",pid=77,fd=6),(\"nginx\",pid=76,fd=6))\n" +
+		"LISTEN 0      128           127.0.0.1:10248      0.0.0.0:*\n" +
+		"garbage\n\n"
+	got := parseListeners(out)
+	want := map[int]string{2380: `users:(("etcd",pid=911,fd=8))`, 6443: `users:(("kube-apiserver",pid=901,fd=3))`,
+		8443: `users:(("nginx",pid=77,fd=6),("nginx",pid=76,fd=6))`, 10248: ""}
+	if !maps.Equal(got, want) {
+		t.Errorf("parseListeners = %v, want %v", got, want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 
@@ -12,18 +11,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/kubeadmcfg"
 )
 
 // Well-known names kubeadm uses.
 const (
-	controlPlaneLabel = "node-role.kubernetes.io/control-plane"
 	// advertiseAnnotation is set by kubeadm on the kube-apiserver static
 	// pod: the exact host:port the apiserver advertises, which may differ
 	// from the node's InternalIP on multi-homed machines.
 	advertiseAnnotation = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
 	apiserverSelector   = "component=kube-apiserver,tier=control-plane"
-	apiserverPort       = "6443"
 )
 
 // cmRef names a ConfigMap and the key of its kubeconfig.
@@ -45,7 +43,7 @@ func leaseComponents() []string { return []string{"kube-controller-manager", "ku
 // apiData is what the Kubernetes API said, raw; the row builders turn it
 // into the report.
 type apiData struct {
-	nodes    []corev1.Node
+	nodes    []controlplane.Node // sorted by name
 	nodesErr error
 
 	facts  *kubeadmcfg.Facts
@@ -98,7 +96,7 @@ func fetchAPI(ctx context.Context, in *Inputs) *apiData {
 			d.nodesErr = fmt.Errorf("list nodes: %w", err)
 			return
 		}
-		d.nodes = list.Items
+		d.nodes = controlplane.NodesOf(list.Items)
 	})
 	call(func(ctx context.Context) {
 		f, err := readKubeadmConfig(ctx, in)
@@ -162,35 +160,14 @@ func readKubeadmConfig(ctx context.Context, in *Inputs) (*kubeadmcfg.Facts, erro
 	return &f, nil
 }
 
-// nodeRows turns the API's nodes into report rows, sorted by name.
-func nodeRows(nodes []corev1.Node) []Node {
+// nodeRows turns the API's nodes into report rows, in their order.
+func nodeRows(nodes []controlplane.Node) []Node {
 	rows := make([]Node, 0, len(nodes))
 	for _, n := range nodes {
-		row := Node{Name: n.Name, IP: internalIP(n), KubeletVersion: n.Status.NodeInfo.KubeletVersion}
-		_, row.ControlPlane = n.Labels[controlPlaneLabel]
-		for _, t := range n.Spec.Taints {
-			if t.Key == controlPlaneLabel && t.Effect == corev1.TaintEffectNoSchedule {
-				row.Tainted = true
-			}
-		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				row.Ready = c.Status == corev1.ConditionTrue
-			}
-		}
-		rows = append(rows, row)
+		rows = append(rows, Node{Name: n.Name, IP: n.IP, ControlPlane: n.ControlPlane, Tainted: n.Tainted,
+			Ready: n.Ready, KubeletVersion: n.KubeletVersion})
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return rows
-}
-
-func internalIP(n corev1.Node) string {
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			return a.Address
-		}
-	}
-	return ""
 }
 
 // leaseRows reports who holds each leader-election lease.

@@ -28,14 +28,14 @@ func probeAPIServer(ctx context.Context, in *Inputs, t *topology, node string) A
 		return row
 	}
 	res := in.probe(ctx, row.Via, hp, true)
-	row.Ready, row.Version = res.ready, res.version
-	if res.cert != nil {
-		row.CertSANs = nonNil(certs.SANs(res.cert))
-		row.CertExpires = rfc3339(res.cert.NotAfter)
-		row.SANsMissing = nonNil(missingSANs(res.cert, t.sansInUse(node)))
+	row.Ready, row.Version = res.Ready, res.Version
+	if res.Cert != nil {
+		row.CertSANs = nonNil(certs.SANs(res.Cert))
+		row.CertExpires = rfc3339(res.Cert.NotAfter)
+		row.SANsMissing = nonNil(missingSANs(res.Cert, t.sansInUse(node)))
 	}
-	if res.err != nil {
-		row.Error = res.err.Error()
+	if res.Err != nil {
+		row.Error = res.Err.Error()
 	}
 	return row
 }

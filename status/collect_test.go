@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +19,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/controlplane"
+	"github.com/haadm/haadm/internal/testkit"
 	"github.com/haadm/haadm/kubeadmcfg"
 	"github.com/haadm/haadm/node"
 )
@@ -31,13 +31,12 @@ var (
 	certNotAfter = time.Date(2027, 11, 22, 2, 38, 14, 0, time.UTC)
 )
 
-var labIPs = map[string]string{"shaolin": "10.250.0.11", "emei": "10.250.0.12", "wudang": "10.250.0.13"}
-
 // labEnv is a cluster for Collect: fake nodes, a fake clientset, fake
 // apiservers and a fake etcd on a fake network. Tests change it, then call
 // inputs, which starts the servers.
 type labEnv struct {
-	net         *fakeNet
+	net         *testkit.Net
+	ips         map[string]string
 	hosts       map[string]*node.Fake
 	unreachable map[string]error
 	nodes       []*corev1.Node
@@ -48,31 +47,32 @@ type labEnv struct {
 	// masters get an apiserver with a certificate of spec.
 	masters    []string
 	certSpec   func(t *testing.T, name string) certs.Spec
-	apiservers map[string]*fakeAPIServer
+	apiservers map[string]*testkit.APIServer
 	// lbFront, when set, answers like an nginx in front of the apiservers.
 	lbFront string
-	kube    *fake.Clientset
+	// etcdCA signs etcd's serving certificate; nil means the cluster CA.
+	etcdCA *certs.CA
+	// notAfter ends every serving certificate; zero means certNotAfter.
+	notAfter time.Time
+	kube     *fake.Clientset
 }
 
 // singleMasterEnv is the lab as captured: kubeadm init on shaolin without
 // controlPlaneEndpoint, emei and wudang joined as workers.
 func singleMasterEnv(t *testing.T) *labEnv {
-	e := &labEnv{net: newFakeNet(), hosts: map[string]*node.Fake{}, unreachable: map[string]error{}, apiservers: map[string]*fakeAPIServer{}}
-	for name := range labIPs {
+	e := &labEnv{net: testkit.NewNet(), ips: testkit.LabIPs(), hosts: map[string]*node.Fake{}, unreachable: map[string]error{},
+		apiservers: map[string]*testkit.APIServer{}}
+	for name := range e.ips {
 		e.hosts[name] = fixtureHost(t, e.net, name)
 	}
 	e.nodes, e.cms = fixtureObjects(t)
-	e.pods = []*corev1.Pod{apiserverPod(t, "shaolin", labIPs["shaolin"])}
+	e.pods = []*corev1.Pod{apiserverPod(t, "shaolin", e.ips["shaolin"])}
 	e.leases = []*coordinationv1.Lease{lease("kube-controller-manager", "shaolin"), lease("kube-scheduler", "shaolin")}
-	e.etcd = &fakeEtcd{members: []*pb.Member{etcdMember(0xafbb4ead059bfd6d, "shaolin", labIPs["shaolin"])}}
+	e.etcd = &fakeEtcd{members: []*pb.Member{etcdMember(0xafbb4ead059bfd6d, "shaolin", e.ips["shaolin"])}}
 	e.masters = []string{"shaolin"}
 	e.certSpec = func(t *testing.T, name string) certs.Spec {
 		// The very SANs kubeadm gave the lab's apiserver.
-		data, err := os.ReadFile(filepath.Join(fixtures, "shaolin/etc/kubernetes/pki/apiserver.crt"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := certs.ParseCertPEM(data)
+		cert, err := certs.ParseCertPEM(testkit.Testdata(t, testkit.Lab+"/shaolin/etc/kubernetes/pki/apiserver.crt"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,18 +101,19 @@ func haEnv(t *testing.T) *labEnv {
 	e.setConfigMapServer(t, "cluster-info", "kubeconfig", lbURL)
 
 	shaolin := e.hosts["shaolin"]
-	for name, ip := range labIPs {
+	for name, ip := range e.ips {
 		own := "https://" + ip + ":6443"
-		for _, f := range masterKubeconfigs() {
-			data, _, _ := shaolin.File(kubernetesDir + f)
-			if f == kubeletConf && name != "shaolin" {
-				data, _, _ = e.hosts[name].File(kubernetesDir + f)
+		for _, r := range controlplane.Kubeconfigs(true) {
+			path := kubeconfigPath(r.File)
+			data, _, _ := shaolin.File(path)
+			if r.File == controlplane.KubeletConf && name != "shaolin" {
+				data, _, _ = e.hosts[name].File(path)
 			}
 			server := own
-			if f == "admin.conf" {
+			if r.File == controlplane.AdminConf {
 				server = lbURL
 			}
-			e.hosts[name].SetFile(kubernetesDir+f, setServer(t, data, server), 0o600)
+			e.hosts[name].SetFile(path, setServer(t, data, server), 0o600)
 		}
 		if name != "shaolin" {
 			e.pods = append(e.pods, apiserverPod(t, name, ip))
@@ -120,16 +121,16 @@ func haEnv(t *testing.T) *labEnv {
 	}
 	e.hosts["emei"].SetFile(nginxConf, []byte(haadmNginxConf), 0o644)
 	for _, n := range e.nodes {
-		n.Labels[controlPlaneLabel] = ""
-		n.Spec.Taints = []corev1.Taint{{Key: controlPlaneLabel, Effect: corev1.TaintEffectNoSchedule}}
+		n.Labels[controlplane.Label] = ""
+		n.Spec.Taints = []corev1.Taint{controlplane.Taint()}
 	}
 	e.leases[1] = lease("kube-scheduler", "wudang")
 	e.etcd.members = append(e.etcd.members,
-		etcdMember(0x575dcc85bd4ea56, "emei", labIPs["emei"]),
-		etcdMember(0xbefae0a5f54610a6, "wudang", labIPs["wudang"]))
+		etcdMember(0x575dcc85bd4ea56, "emei", e.ips["emei"]),
+		etcdMember(0xbefae0a5f54610a6, "wudang", e.ips["wudang"]))
 	e.masters = []string{"shaolin", "emei", "wudang"}
 	e.certSpec = func(t *testing.T, name string) certs.Spec {
-		spec, err := certs.APIServer(certs.NodeFacts{Name: name, IP: net.ParseIP(labIPs[name])},
+		spec, err := certs.APIServer(certs.NodeFacts{Name: name, IP: net.ParseIP(e.ips[name])},
 			certs.ClusterFacts{LBNames: []string{"emei"}, LBIPs: []net.IP{net.ParseIP("10.250.0.12")}})
 		if err != nil {
 			t.Fatal(err)
@@ -184,18 +185,30 @@ func lease(component, holder string) *coordinationv1.Lease {
 // inputs starts the servers and returns what Collect gets.
 func (e *labEnv) inputs(t *testing.T) Inputs {
 	t.Helper()
-	ca := testCA(t)
+	ca := testkit.KubeadmCA(t)
+	notAfter := e.notAfter
+	if notAfter.IsZero() {
+		notAfter = certNotAfter
+	}
 	for _, m := range e.masters {
-		api := &fakeAPIServer{ready: true}
+		api := &testkit.APIServer{Version: testkit.LabVersion}
 		e.apiservers[m] = api
-		serveTLS(t, e.net, labIPs[m]+":6443", serving(t, ca, e.certSpec(t, m), certNotAfter), api)
+		e.net.ServeTLS(t, e.ips[m]+":6443", testkit.ServingCert(t, ca, e.certSpec(t, m), notAfter), api)
 	}
 	if e.lbFront != "" {
-		serveTLS(t, e.net, e.lbFront, serving(t, ca, e.certSpec(t, "emei"), certNotAfter), &fakeAPIServer{ready: true})
+		e.net.ServeTLS(t, e.lbFront, testkit.ServingCert(t, ca, e.certSpec(t, "emei"), notAfter), &testkit.APIServer{Version: testkit.LabVersion})
 	}
-	etcdCert := serving(t, ca, certs.Spec{CommonName: "etcd", DNSNames: []string{"localhost"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, certNotAfter)
-	e.etcd.start(t, e.net, etcdCert)
+	// One certificate for every member, good for each member's address.
+	etcdSpec := certs.Spec{CommonName: "etcd", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1).To4()},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, ip := range e.ips {
+		etcdSpec.IPs = append(etcdSpec.IPs, net.ParseIP(ip).To4())
+	}
+	etcdCA := e.etcdCA
+	if etcdCA == nil {
+		etcdCA = ca
+	}
+	e.etcd.start(t, e.net, testkit.ServingCert(t, etcdCA, etcdSpec, notAfter))
 
 	var objs []runtime.Object
 	objs = append(objs, objects(e.nodes...)...)
@@ -265,15 +278,21 @@ func TestCollectHA(t *testing.T) {
 	}
 	checkGolden(t, "collect-ha.table", render(t, r))
 
-	// Every node was read in one SSH session, and nothing was written.
+	// Every node's files were read once each (one ReadFiles batch: the
+	// fake records a read per path), and nothing was run or written.
 	for name, h := range e.hosts {
+		reads := 0
 		for _, c := range h.Calls() {
-			if c.Kind != node.CallOutput && c.Kind != node.CallDial {
+			switch c.Kind {
+			case node.CallRead:
+				reads++
+			case node.CallDial:
+			default:
 				t.Errorf("%s: %s call %+v", name, c.Kind, c)
 			}
 		}
-		if n := len(h.Commands()); n != 1 {
-			t.Errorf("%s: %d commands: %q", name, n, h.Commands())
+		if reads != len(statusFiles()) {
+			t.Errorf("%s: %d reads, want each of the %d files once", name, reads, len(statusFiles()))
 		}
 	}
 }
@@ -284,7 +303,7 @@ func TestCollectDeadNode(t *testing.T) {
 	e := haEnv(t)
 	in := e.inputs(t)
 	in.ProbeTimeout = 500 * time.Millisecond
-	e.net.kill(labIPs["wudang"])
+	e.net.Kill(e.ips["wudang"])
 	delete(in.Hosts, "wudang")
 	in.Unreachable["wudang"] = errors.New("node wudang: no connection within 5s: context deadline exceeded")
 	for _, n := range e.nodes {
@@ -343,8 +362,7 @@ func TestCollectDeadNode(t *testing.T) {
 func TestCollectHalfPromoted(t *testing.T) {
 	e := haEnv(t)
 	// kubeadm-config as kubeadm init wrote it, without the endpoint.
-	e.cms["kubeadm-config"] = &corev1.ConfigMap{}
-	readYAML(t, "configmaps/kubeadm-config.yaml", e.cms["kubeadm-config"])
+	e.cms["kubeadm-config"] = testkit.LabConfigMap(t, "kubeadm-config")
 	r := Collect(t.Context(), e.inputs(t))
 	if r.Verdict != VerdictDegraded || r.FirstMaster != "shaolin" || r.Server != "https://10.250.0.11:6443" {
 		t.Fatalf("verdict %s, first master %q, server %q", r.Verdict, r.FirstMaster, r.Server)
@@ -397,7 +415,7 @@ func TestCollectUnlabelledMaster(t *testing.T) {
 	e := haEnv(t)
 	for _, n := range e.nodes {
 		if n.Name == "wudang" {
-			delete(n.Labels, controlPlaneLabel)
+			delete(n.Labels, controlplane.Label)
 			n.Spec.Taints = nil
 		}
 	}

@@ -4,15 +4,23 @@
 //
 // # Use
 //
-//	hosts, err := node.DialAll(ctx, names, timeout, dial) // err: *node.UnreachableError
-//	r := status.Collect(ctx, status.Inputs{
-//		Kube:        clientset,
-//		Hosts:       hosts,
-//		Unreachable: unreachable.Errs,
-//		Etcd:        etcdClientThroughSSH,
+//	r := status.Gather(ctx, status.GatherOptions{
+//		Kube: clientset, // nil without a kubeconfig
+//		Dial: node.SSHDialer(opts),
 //	})
 //	status.Render(os.Stdout, r, "table")
 //	os.Exit(status.ExitCode(r))
+//
+// Gather lists the nodes, logs in to them and connects to etcd through
+// SSH (etcdm.Connect); Collect does the inspection itself, for callers
+// that bring their own hosts and etcd client:
+//
+//	r := status.Collect(ctx, status.Inputs{Kube: clientset, Hosts: hosts, Unreachable: errs, Etcd: factory})
+//
+// The rules the cluster is judged by (which nodes are masters and which
+// is the first, ports, where each kubeconfig points, the readiness probe,
+// when an etcd member has started) are package controlplane's and
+// etcdm's, the very ones `haadm promote` builds the cluster by.
 //
 // Collect only reads: the Kubernetes API (Nodes, ConfigMaps kubeadm-config,
 // kube-proxy and cluster-info, the apiserver mirror pods, two Leases), etcd

@@ -42,16 +42,15 @@ func collectEtcd(ctx context.Context, in *Inputs) Etcd {
 		out.Error = fmt.Sprintf("list members: %v", err)
 		return out
 	}
-	for _, m := range resp.Members {
+	for _, pb := range resp.Members {
+		m := etcdm.MemberOf(pb)
 		out.Members = append(out.Members, EtcdMember{
 			Name:       m.Name,
-			ID:         fmt.Sprintf("%x", m.ID),
+			ID:         m.HexID(),
 			PeerURLs:   nonNil(m.PeerURLs),
 			ClientURLs: nonNil(m.ClientURLs),
 			Learner:    m.IsLearner,
-			// An added member has neither name nor client URLs until its
-			// etcd starts and publishes them.
-			Started: m.Name != "" || len(m.ClientURLs) > 0,
+			Started:    m.Started(),
 		})
 	}
 	memberStatuses(ctx, in, cli, out.Members)

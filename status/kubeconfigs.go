@@ -4,57 +4,56 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 	"strings"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/haadm/haadm/controlplane"
 )
 
-// Files read on every node.
-const (
-	kubernetesDir = "/etc/kubernetes/"
-	nginxConf     = "/etc/nginx/nginx.conf"
-	kubeletConf   = "kubelet.conf"
-)
+// nginxConf is where haadm writes its load balancer's configuration.
+const nginxConf = "/etc/nginx/nginx.conf"
 
-// statusFiles are the files status reads on every node.
+// statusFiles are the files status reads on every node: which of them
+// matter depends on the node's role, known only later (see readHostFiles).
 func statusFiles() []string {
 	paths := []string{nginxConf}
-	for _, f := range masterKubeconfigs() {
-		paths = append(paths, kubernetesDir+f)
+	for _, r := range controlplane.Kubeconfigs(true) {
+		paths = append(paths, kubeconfigPath(r.File))
 	}
 	return paths
 }
 
-// masterKubeconfigs are the kubeconfigs of a control-plane node, in the
-// order the report lists them; workers only have kubelet.conf.
-func masterKubeconfigs() []string {
-	return []string{"admin.conf", kubeletConf, "controller-manager.conf", "scheduler.conf"}
+func kubeconfigPath(file string) string { return path.Join(controlplane.KubernetesDir, file) }
+
+// kubeconfigWant is what a kubeconfig on node should point at, by
+// controlplane's rules; why says why want is unknown when it is "".
+func (t *topology) kubeconfigWant(node, file string) (want string, alternatives []string, why string) {
+	rule, ok := controlplane.KubeconfigTarget(file, t.isMaster(node))
+	if !ok {
+		return "", nil, fmt.Sprintf("no rule for %s on node %s", file, node)
+	}
+	want, why = t.resolve(rule.Target, node)
+	// An alternative exists only once there is an endpoint: without one,
+	// "the endpoint" is the first master's apiserver, where no other
+	// master's kubelet should point.
+	if rule.Also == controlplane.TargetEndpoint && t.endpoint != "" && !sameServer(t.server, want) {
+		alternatives = []string{t.server}
+	}
+	return want, alternatives, why
 }
 
-// kubeconfigWant is what a kubeconfig on node should point at; why says
-// why want is unknown when it is "".
-func (t *topology) kubeconfigWant(node, file string) (want string, alternatives []string, why string) {
-	own, ownWhy := t.own(node), ""
-	if own == "" {
-		ownWhy = "no address known for node " + node
+// resolve is the server URL a kubeconfig target means for node.
+func (t *topology) resolve(target controlplane.Target, node string) (server, why string) {
+	if target == controlplane.TargetEndpoint {
+		return t.server, t.serverErr
 	}
-	switch {
-	case file == kubeletConf && t.isMaster(node):
-		// kubeadm >= 1.33 points a master's kubelet at its own apiserver;
-		// older ones and haadm's endpoint mode use the endpoint. Both
-		// survive the loss of another master.
-		if t.endpoint != "" && !sameServer(t.server, own) {
-			alternatives = []string{t.server}
-		}
-		return own, alternatives, ownWhy
-	case file == kubeletConf, file == "admin.conf":
-		return t.server, nil, t.serverErr
-	default:
-		// controller-manager and scheduler talk to their own apiserver,
-		// as kubeadm sets them up since 1.30.
-		return own, nil, ownWhy
+	if own := t.own(node); own != "" {
+		return own, ""
 	}
+	return "", "no address known for node " + node
 }
 
 // kubeconfigRows checks the kubeconfigs of every node that has files.
@@ -66,16 +65,12 @@ func kubeconfigRows(t *topology, files map[string]hostFiles) []Kubeconfig {
 	sort.Strings(names)
 	rows := []Kubeconfig{}
 	for _, n := range names {
-		var list []string
-		switch {
-		case t.isMaster(n):
-			list = masterKubeconfigs()
-		case t.isWorker(n):
-			list = []string{kubeletConf}
+		if !t.isMaster(n) && !t.isWorker(n) {
+			continue // a machine that is no node: nothing kubeadm wrote
 		}
-		for _, f := range list {
-			r := files[n][kubernetesDir+f]
-			rows = append(rows, kubeconfigRow(t, n, f, r.data, r.err))
+		for _, rule := range controlplane.Kubeconfigs(t.isMaster(n)) {
+			r := files[n][kubeconfigPath(rule.File)]
+			rows = append(rows, kubeconfigRow(t, n, rule.File, r.data, r.err))
 		}
 	}
 	return rows
@@ -86,7 +81,7 @@ func kubeconfigRow(t *topology, node, file string, data []byte, readErr error) K
 	var why string
 	row.Want, row.Alternatives, why = t.kubeconfigWant(node, file)
 	if readErr != nil {
-		row.Error = fileError(kubernetesDir+file, readErr)
+		row.Error = fileError(kubeconfigPath(file), readErr)
 		return row
 	}
 	server, err := kubeconfigServer(data)

@@ -46,9 +46,9 @@ func collectLBs(ctx context.Context, in *Inputs, t *topology, files map[string]f
 				row.Error = "no node connected to probe through"
 			} else {
 				res := in.probe(ctx, via, t.endpointHP, false)
-				row.Ready = res.ready
-				if res.err != nil {
-					row.Error = res.err.Error()
+				row.Ready = res.Ready
+				if res.Err != nil {
+					row.Error = res.Err.Error()
 				}
 			}
 			endpoint = &row
@@ -92,17 +92,17 @@ func nginxLB(ctx context.Context, in *Inputs, t *topology, node string, conf []b
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		res := in.probe(ctx, via, front, false)
-		row.Ready = res.ready
-		if res.err != nil && row.Error == "" {
-			row.Error = res.err.Error()
+		row.Ready = res.Ready
+		if res.Err != nil && row.Error == "" {
+			row.Error = res.Err.Error()
 		}
 	})
 	for i, a := range addrs {
 		wg.Go(func() {
 			res := in.probe(ctx, via, a, false)
-			b := Backend{Address: a, Up: res.ready}
-			if res.err != nil {
-				b.Error = res.err.Error()
+			b := Backend{Address: a, Up: res.Ready}
+			if res.Err != nil {
+				b.Error = res.Err.Error()
 			}
 			row.Backends[i] = b
 		})

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/haadm/haadm/controlplane"
 )
 
 // topology is who is who in the cluster: the facts every "want" of the
@@ -24,6 +24,9 @@ type topology struct {
 	server      string
 	serverErr   string
 	firstMaster string
+	// port is the apiserver's bind port: the port of every apiserver
+	// without an advertise address and of an endpoint without one.
+	port int
 	// ip is each node's address; apiserver the host:port its apiserver
 	// advertises.
 	ip        map[string]string
@@ -36,18 +39,19 @@ type topology struct {
 // apiserver pod, or an etcd member: a half-promoted node counts), their
 // addresses and the server clients should use.
 func newTopology(d *apiData, etcd *Etcd, connected []string, firstMaster string) *topology {
-	t := &topology{ip: map[string]string{}, apiserver: map[string]string{}}
+	// Every port below comes from t.port. status reads no bind port yet
+	// (an apiserver's advertise annotation has its own), so it is
+	// kubeadm's default; a non-default one would be set here.
+	t := &topology{port: controlplane.DefaultAPIServerPort, ip: map[string]string{}, apiserver: map[string]string{}}
 	isMaster := map[string]bool{}
 	known := map[string]bool{}
-	var labelled []corev1.Node
 	for _, n := range d.nodes {
 		known[n.Name] = true
-		if ip := internalIP(n); ip != "" {
-			t.ip[n.Name] = ip
+		if n.IP != "" {
+			t.ip[n.Name] = n.IP
 		}
-		if _, ok := n.Labels[controlPlaneLabel]; ok {
+		if n.ControlPlane {
 			isMaster[n.Name] = true
-			labelled = append(labelled, n)
 		}
 	}
 	for name, adv := range d.advertise {
@@ -74,7 +78,7 @@ func newTopology(d *apiData, etcd *Etcd, connected []string, firstMaster string)
 	}
 	for name := range isMaster {
 		if t.apiserver[name] == "" && t.ip[name] != "" {
-			t.apiserver[name] = net.JoinHostPort(t.ip[name], apiserverPort)
+			t.apiserver[name] = controlplane.HostPort(t.ip[name], t.port)
 		}
 		t.masters = append(t.masters, name)
 	}
@@ -95,21 +99,13 @@ func newTopology(d *apiData, etcd *Etcd, connected []string, firstMaster string)
 	sort.Strings(t.workers)
 	t.workers = slices.Compact(t.workers)
 
-	// kubeadm init registers its node before anyone can join, so the
-	// oldest control-plane node is the first master.
-	sort.Slice(labelled, func(i, j int) bool {
-		ti, tj := labelled[i].CreationTimestamp, labelled[j].CreationTimestamp
-		if !ti.Equal(&tj) {
-			return ti.Before(&tj)
-		}
-		return labelled[i].Name < labelled[j].Name
-	})
-	switch {
+	switch first := controlplane.FirstMaster(d.nodes); {
 	case firstMaster != "":
 		t.firstMaster = firstMaster
-	case len(labelled) > 0:
-		t.firstMaster = labelled[0].Name
+	case first != "":
+		t.firstMaster = first
 	case len(t.masters) > 0:
+		// No labelled node (no API): etcd's members, by name.
 		t.firstMaster = t.masters[0]
 	}
 	t.setServer(d)
@@ -123,7 +119,7 @@ func (t *topology) setServer(d *apiData) {
 		return
 	case d.facts.ControlPlaneEndpoint != "":
 		t.endpoint = d.facts.ControlPlaneEndpoint
-		t.endpointHP = withDefaultPort(t.endpoint, apiserverPort)
+		t.endpointHP = controlplane.EndpointHostPort(t.endpoint, t.port)
 		t.server = "https://" + t.endpointHP
 		host, _, _ := net.SplitHostPort(t.endpointHP)
 		for name, ip := range t.ip {
@@ -202,7 +198,7 @@ func (t *topology) sansInUse(node string) []string {
 
 // etcdMemberNode is the node an etcd member runs on: kubeadm names members
 // after their node; failing that, the node whose address the peer URL has.
-func etcdMemberNode(m EtcdMember, nodes []corev1.Node) string {
+func etcdMemberNode(m EtcdMember, nodes []controlplane.Node) string {
 	for _, n := range nodes {
 		if n.Name == m.Name && m.Name != "" {
 			return n.Name
@@ -210,20 +206,11 @@ func etcdMemberNode(m EtcdMember, nodes []corev1.Node) string {
 	}
 	host := urlHost(firstOf(m.PeerURLs))
 	for _, n := range nodes {
-		if host != "" && sameIP(host, internalIP(n)) {
+		if host != "" && sameIP(host, n.IP) {
 			return n.Name
 		}
 	}
 	return m.Name
-}
-
-// withDefaultPort adds port to an address without one; kubeadm does the
-// same with controlPlaneEndpoint (the port defaults to the bind port).
-func withDefaultPort(addr, port string) string {
-	if _, _, err := net.SplitHostPort(addr); err == nil {
-		return addr
-	}
-	return net.JoinHostPort(strings.Trim(addr, "[]"), port)
 }
 
 // serverHostPort returns host:port of an https URL, lower-cased, with the
@@ -233,7 +220,11 @@ func serverHostPort(server string) (string, bool) {
 	if err != nil || u.Host == "" || !strings.EqualFold(u.Scheme, "https") {
 		return "", false
 	}
-	return strings.ToLower(withDefaultPort(u.Host, "443")), true
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return strings.ToLower(net.JoinHostPort(u.Hostname(), port)), true
 }
 
 // sameServer compares two server URLs the way a client would use them.

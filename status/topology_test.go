@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/kubeadmcfg"
 )
 
@@ -17,7 +18,7 @@ func testNode(name, ip string, master bool, created int) corev1.Node {
 		CreationTimestamp: metav1.NewTime(testNow.Add(time.Duration(created) * time.Minute))}}
 	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}
 	if master {
-		n.Labels[controlPlaneLabel] = ""
+		n.Labels[controlplane.Label] = ""
 	}
 	return n
 }
@@ -57,7 +58,7 @@ func TestKubeconfigWants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &apiData{nodes: nodes, facts: &kubeadmcfg.Facts{ControlPlaneEndpoint: tt.endpoint}}
+			d := &apiData{nodes: controlplane.NodesOf(nodes), facts: &kubeadmcfg.Facts{ControlPlaneEndpoint: tt.endpoint}}
 			topo := newTopology(d, nil, nil, "")
 			for _, w := range tt.want {
 				got, alts, why := topo.kubeconfigWant(w.node, w.file)
@@ -69,7 +70,7 @@ func TestKubeconfigWants(t *testing.T) {
 	}
 
 	// Without kubeadm-config the endpoint is unknown, not unset.
-	d := &apiData{nodes: nodes, cfgErr: errors.New("forbidden")}
+	d := &apiData{nodes: controlplane.NodesOf(nodes), cfgErr: errors.New("forbidden")}
 	topo := newTopology(d, nil, nil, "")
 	if got, _, why := topo.kubeconfigWant("huashan", "kubelet.conf"); got != "" || why != "kubeadm-config could not be read" {
 		t.Errorf("unknown endpoint: %q %q", got, why)
@@ -81,7 +82,7 @@ func TestKubeconfigWants(t *testing.T) {
 
 func TestTarget(t *testing.T) {
 	d := &apiData{
-		nodes:     []corev1.Node{testNode("shaolin", "10.250.0.11", true, 1), testNode("emei", "10.250.0.12", true, 2)},
+		nodes:     controlplane.NodesOf([]corev1.Node{testNode("shaolin", "10.250.0.11", true, 1), testNode("emei", "10.250.0.12", true, 2)}),
 		facts:     &kubeadmcfg.Facts{ControlPlaneEndpoint: "10.250.0.12:8443"},
 		advertise: map[string]string{"emei": "192.168.7.12:6443"},
 	}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/haadm/haadm/controlplane"
 )
 
 // MinMasters is the smallest control plane that survives losing a master:
@@ -175,10 +177,10 @@ func nodeReasons(r *Report, masters []string) []string {
 			continue
 		}
 		if !n.ControlPlane {
-			why = append(why, fmt.Sprintf("node %s: runs control-plane components but lacks the label %s", n.Name, controlPlaneLabel))
+			why = append(why, fmt.Sprintf("node %s: runs control-plane components but lacks the label %s", n.Name, controlplane.Label))
 		}
 		if !n.Tainted {
-			why = append(why, fmt.Sprintf("node %s: control-plane node without the taint %s:NoSchedule", n.Name, controlPlaneLabel))
+			why = append(why, fmt.Sprintf("node %s: control-plane node without the taint %s:%s", n.Name, controlplane.Label, controlplane.Taint().Effect))
 		}
 		if !n.Ready {
 			why = append(why, fmt.Sprintf("node %s: control-plane node is not Ready", n.Name))
@@ -228,8 +230,10 @@ func endpointApiserver(r *Report) (node string, ok bool) {
 	if r.Endpoint == "" {
 		return "", false
 	}
+	// Server is https://Endpoint with the port clients use: the one place
+	// the report says which port that is.
 	for _, a := range r.APIServers {
-		if a.Address != "" && sameServer(a.Address, "https://"+withDefaultPort(r.Endpoint, apiserverPort)) {
+		if a.Address != "" && sameServer(a.Address, r.Server) {
 			return a.Node, true
 		}
 	}

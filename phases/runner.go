@@ -1,0 +1,226 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/haadm/haadm/lb"
+	"github.com/haadm/haadm/node"
+)
+
+// Run runs phases in order. Preflight always runs first, whatever is asked,
+// because nothing may change before bad input is refused. Then every phase
+// is planned, all at once (plans only read). A dry run prints the plans and
+// stops; otherwise, when some plan has work, a backup is taken and the
+// plans are applied in order. A plan is made again before it is applied only
+// when a phase it depends on has just changed something.
+func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
+	start := time.Now()
+	t0 := time.Now()
+	// The files every plan reads come in while preflight probes the nodes.
+	done := make(chan struct{})
+	go func() { defer close(done); prefetch(ctx, c, list) }()
+	c.prefetched = done
+	if err := Preflight(ctx, c); err != nil {
+		return err
+	}
+	c.Log.Step("preflight", "", time.Since(t0), fmt.Sprintf("first master %s, promoting %s, endpoint %s", c.First.Name, names(c.New), endpointOrNone(c)))
+
+	t0 = time.Now()
+	plans := make([]*Work, len(list))
+	if err := forEach(len(list), func(i int) error {
+		t0 := time.Now()
+		w, err := list[i].Plan(ctx, c)
+		if err != nil {
+			return fmt.Errorf("phase %s: %w", list[i].Name(), err)
+		}
+		plans[i] = w
+		c.Log.Detail(list[i].Name(), "", fmt.Sprintf("planned in %s: %d step(s)", time.Since(t0).Round(time.Millisecond), len(w.Steps)))
+		return nil
+	}); err != nil {
+		return err
+	}
+	var pending []string
+	for i, w := range plans {
+		if !w.Empty() {
+			pending = append(pending, list[i].Name())
+		}
+	}
+	if len(pending) == 0 {
+		c.Log.Step("plan", "", time.Since(t0), "nothing to do: every phase is done")
+	} else {
+		c.Log.Step("plan", "", time.Since(t0), "work in "+strings.Join(pending, ", "))
+	}
+	if c.Opts.DryRun {
+		printPlans(out, list, plans)
+		return nil
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	if c.Opts.SkipBackup {
+		c.Log.Step("backup", "", 0, "skipped as asked (--skip-phases backup): no snapshot of this run")
+	} else if err := Backup(ctx, c); err != nil {
+		return fmt.Errorf("backup: %w\n(nothing was changed)", err)
+	}
+	changed := map[string]bool{}
+	for i, p := range list {
+		w := plans[i]
+		if d, ok := p.(dependent); ok && anyOf(changed, d.DependsOn()) {
+			var err error
+			if w, err = p.Plan(ctx, c); err != nil {
+				return fmt.Errorf("phase %s: %w\n(re-run the same command to resume: every phase picks up where it stopped)", p.Name(), err)
+			}
+		}
+		if w.Empty() {
+			continue
+		}
+		t0 := time.Now()
+		if err := w.apply(ctx, p.Name(), c.Log); err != nil {
+			return fmt.Errorf("phase %s: %w\n(re-run the same command to resume: every phase picks up where it stopped)", p.Name(), err)
+		}
+		changed[p.Name()] = true
+		c.Log.Step(p.Name(), "", time.Since(t0), "done")
+	}
+	c.Log.Step("promote", "", time.Since(start), "finished")
+	return nil
+}
+
+func anyOf(set map[string]bool, names []string) bool {
+	for _, n := range names {
+		if set[n] {
+			return true
+		}
+	}
+	return false
+}
+
+func endpointOrNone(c *Cluster) string {
+	if !c.HasEndpoint() {
+		return "(not used by this phase)"
+	}
+	return c.Opts.Endpoint
+}
+
+// printPlans prints what a dry run would change; "nothing to do" is the
+// answer after a converged promote.
+func printPlans(w io.Writer, list []Phase, plans []*Work) {
+	n := 0
+	for _, p := range plans {
+		if !p.Empty() {
+			n += len(p.Steps)
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "dry run: nothing to do")
+		return
+	}
+	fmt.Fprintf(w, "dry run: %d step(s); nothing was changed\n", n)
+	for i, p := range plans {
+		if p.Empty() {
+			continue
+		}
+		for _, s := range p.Steps {
+			fmt.Fprintln(w, line(list[i].Name(), s.Node, s.What, 0))
+			for _, d := range s.Details {
+				fmt.Fprintln(w, "    "+strings.ReplaceAll(strings.TrimRight(d, "\n"), "\n", "\n    "))
+			}
+		}
+	}
+}
+
+// Execute is one run of `haadm promote` or `haadm phase X`: discover the
+// cluster through the API, connect to every node it involves, run the
+// phases, and tell the operator where the result is.
+func Execute(ctx context.Context, kube kubernetes.Interface, dial node.DialFunc, opts Options, list []Phase, log *Progress, out io.Writer) error {
+	uses := UsesOf(list)
+	c, err := Discover(ctx, kube, opts, uses&UsesEndpoint != 0)
+	if err != nil {
+		return err
+	}
+	c.Log = log
+	defer c.Close()
+	want := c.HostNames()
+	t0 := time.Now()
+	hosts, err := node.DialAll(ctx, want, 20*time.Second, dial)
+	if err != nil {
+		_ = node.CloseAll(hosts)
+		return fmt.Errorf("%w\nnothing was changed; haadm needs SSH to every node (check --ssh-config and known_hosts)", err)
+	}
+	counted := map[string]*node.Counting{}
+	c.cached = map[string]*node.Cached{}
+	for name, h := range hosts {
+		counted[name] = node.NewCounting(h)
+		c.cached[name] = node.NewCached(counted[name])
+		c.Hosts[name] = c.cached[name]
+	}
+	log.Step("connect", "", time.Since(t0), "ssh to "+strings.Join(want, ", "))
+	defer logRoundTrips(log, counted)
+	if err := Run(ctx, c, list, out); err != nil {
+		return err
+	}
+	if opts.DryRun || len(list) < len(All()) {
+		return nil
+	}
+	fmt.Fprintf(out, "control plane: %s; endpoint %s\n", names(c.ControlPlanes()), c.EndpointURL())
+	if c.Opts.LBMode == lb.ModeNodeLocal {
+		fmt.Fprintf(out, "Every node reaches the API through its own nginx at %s; from elsewhere use any master, e.g. %s\n", c.EndpointURL(), c.LocalAPIServer(c.New[0]))
+	} else {
+		fmt.Fprintf(out, "Point your kubeconfig at the endpoint: kubectl config set-cluster %s --server=%s\n", c.Facts.ClusterName, c.EndpointURL())
+	}
+	return nil
+}
+
+// logRoundTrips says what the run cost in SSH round trips, per node.
+func logRoundTrips(log *Progress, counted map[string]*node.Counting) {
+	var total, tunnels int64
+	var per []string
+	for _, name := range keys(counted) {
+		n := counted[name].RoundTrips()
+		total += n
+		tunnels += counted[name].Tunnels()
+		per = append(per, fmt.Sprintf("%s %d", name, n))
+	}
+	log.Step("ssh", "", 0, fmt.Sprintf("%d round trips (%s), %d tunnels", total, strings.Join(per, ", "), tunnels))
+}
+
+// reader is a phase that says which files its plan reads on which node.
+type reader interface {
+	Reads(c *Cluster) map[string][]string
+}
+
+// prefetch reads, in one round trip per node and all nodes at once, every
+// file the first master is a source of and every file the phases' plans
+// will read, so that planning costs no further round trips. A failure only
+// costs the speed: the plans then read for themselves, and preflight
+// reports the node.
+func prefetch(ctx context.Context, c *Cluster, list []Phase) {
+	if len(c.cached) == 0 {
+		return
+	}
+	paths := map[string][]string{c.First.Name: sourcePaths()}
+	for _, p := range list {
+		if r, ok := p.(reader); ok {
+			for n, ps := range r.Reads(c) {
+				paths[n] = append(paths[n], ps...)
+			}
+		}
+	}
+	names := keys(paths)
+	_ = forEach(len(names), func(i int) error {
+		h, ok := c.cached[names[i]]
+		if !ok {
+			return nil
+		}
+		if err := h.Prefetch(ctx, slices.Compact(slices.Sorted(slices.Values(paths[names[i]])))); err != nil {
+			c.Log.Detail("prefetch", names[i], err.Error())
+		}
+		return nil
+	})
+}

@@ -1,0 +1,151 @@
+package phases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Work is a phase's plan: the steps left to do, computed once from what
+// the phase read. The same steps are what a dry run prints, what progress
+// reports and what Apply runs, so the three cannot drift apart.
+type Work struct {
+	Steps []Step
+	// PerNode runs different nodes' steps concurrently (each node's in
+	// order); otherwise every step runs in order. Work on independent
+	// files may go in parallel; anything that restarts a component or
+	// changes membership goes one node at a time.
+	PerNode bool
+}
+
+// Step is one group of changes on one node (or on the cluster when Node is
+// ""), e.g. "17 files" or "add etcd learner".
+type Step struct {
+	Node string
+	What string
+	// Details are the lines behind What: files with diffs, objects, the
+	// commands. The dry run prints them; a real run logs them.
+	Details []string
+	// Wait marks a step that only waits for something an earlier step
+	// started; a plan of waits alone is no work.
+	Wait bool
+	// Do makes the change; it is safe to repeat.
+	Do func(ctx context.Context) error
+}
+
+// Empty reports whether nothing is left to do.
+func (w *Work) Empty() bool {
+	if w == nil {
+		return true
+	}
+	for _, s := range w.Steps {
+		if !s.Wait {
+			return false
+		}
+	}
+	return true
+}
+
+// add appends steps.
+func (w *Work) add(s ...Step) { w.Steps = append(w.Steps, s...) }
+
+// apply runs the steps, reporting each as "[phase] node: what (time)".
+func (w *Work) apply(ctx context.Context, phase string, log *Progress) error {
+	run := func(s Step) error {
+		t0 := time.Now()
+		log.Start(phase, s.Node, s.What)
+		for _, d := range s.Details {
+			log.Detail(phase, s.Node, d)
+		}
+		if err := s.Do(ctx); err != nil {
+			log.Fail(phase, s.Node, time.Since(t0), s.What, err)
+			if s.Node != "" {
+				return fmt.Errorf("node %s: %s: %w", s.Node, s.What, err)
+			}
+			return fmt.Errorf("%s: %w", s.What, err)
+		}
+		log.Step(phase, s.Node, time.Since(t0), s.What)
+		return nil
+	}
+	if !w.PerNode {
+		for _, s := range w.Steps {
+			if err := run(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var order []string
+	byNode := map[string][]Step{}
+	for _, s := range w.Steps {
+		if _, ok := byNode[s.Node]; !ok {
+			order = append(order, s.Node)
+		}
+		byNode[s.Node] = append(byNode[s.Node], s)
+	}
+	return forEach(len(order), func(i int) error {
+		for _, s := range byNode[order[i]] {
+			if err := run(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// forEach runs fn(0..n-1) concurrently, for work on independent nodes, and
+// returns every error.
+func forEach(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// waitFor polls cond every interval until it is true, ctx ends, or timeout
+// passes; the error says what it last saw. States go to the log.
+func waitFor(ctx context.Context, log *Progress, phase, nodeName, what string, timeout time.Duration, cond func(ctx context.Context) (bool, string, error)) error {
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := ""
+	for {
+		ok, state, err := cond(ctx)
+		if err == nil && ok {
+			return nil
+		}
+		if err != nil {
+			state = err.Error()
+		}
+		if state != last && state != "" {
+			log.Detail(phase, nodeName, "waiting for "+what+": "+state)
+			last = state
+		}
+		select {
+		case <-ctx.Done():
+			why := "timed out"
+			if errors.Is(ctx.Err(), context.Canceled) {
+				why = "interrupted"
+			}
+			return fmt.Errorf("%s after %s waiting for %s (last state: %s)", why, time.Since(t0).Round(time.Second), what, last)
+		case <-time.After(pollInterval(time.Since(t0))):
+		}
+	}
+}
+
+// pollInterval polls fast at first, when the thing waited for is often
+// just about to happen, and backs off to 2 s.
+func pollInterval(elapsed time.Duration) time.Duration {
+	switch {
+	case elapsed < 5*time.Second:
+		return 250 * time.Millisecond
+	case elapsed < 20*time.Second:
+		return time.Second
+	}
+	return 2 * time.Second
+}
