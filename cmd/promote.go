@@ -27,6 +27,7 @@ type promoteFlags struct {
 	endpoint   string
 	certSANs   []string
 	backupDir  string
+	etcHosts   string
 	dryRun     bool
 	skipPhases []string
 
@@ -45,6 +46,7 @@ func (f *promoteFlags) register(c *cobra.Command, uses phases.Uses) {
 		fl.IntVar(&f.lbPort, "lb-port", 0, "load balancer port, not 6443 (default 8443; 6444 with --lb-mode node-local)")
 		fl.StringVar(&f.endpoint, "endpoint", "", "controlPlaneEndpoint HOST:PORT (default: the LB node's address and --lb-port)")
 		fl.StringSliceVar(&f.certSANs, "cert-sans", nil, "extra names and addresses for every apiserver certificate")
+		fl.StringVar(&f.etcHosts, "etc-hosts", "", "write \"ADDRESS ENDPOINT-NAME\" into /etc/hosts on every node, for an --endpoint name without DNS")
 	}
 	if uses&phases.UsesEtcd != 0 {
 		fl.BoolVar(&f.removeStaleLearners, "remove-stale-learners", false, "remove etcd learners that never started and belong to no node being promoted (leftovers of a failed join)")
@@ -62,7 +64,7 @@ func (f *promoteFlags) options(g *globalFlags) (phases.Options, error) {
 	return phases.Options{
 		Nodes: f.nodes, FirstMaster: g.firstMaster, LBNode: f.lbNode, LBPort: f.lbPort, LBMode: mode,
 		Endpoint: f.endpoint, CertSANs: f.certSANs, BackupDir: f.backupDir, DryRun: f.dryRun,
-		SkipBackup: slices.Contains(f.skipPhases, "backup"), RemoveStaleLearners: f.removeStaleLearners,
+		SkipBackup: slices.Contains(f.skipPhases, "backup"), RemoveStaleLearners: f.removeStaleLearners, EtcHosts: f.etcHosts,
 	}, nil
 }
 

@@ -200,3 +200,25 @@ func KubeconfigTarget(file string, master bool) (KubeconfigRule, bool) {
 	}
 	return KubeconfigRule{}, false
 }
+
+// AdvertiseAnnotation is set by kubeadm on the kube-apiserver static pod:
+// the exact host:port the apiserver advertises (its bind port included),
+// which may differ from the node's InternalIP on multi-homed machines.
+const AdvertiseAnnotation = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
+
+// APIServerSelector finds the apiservers' mirror pods in kube-system.
+const APIServerSelector = "component=kube-apiserver,tier=control-plane"
+
+// AdvertisedPort is the port in an advertise annotation's host:port, or
+// DefaultAPIServerPort when it has none.
+func AdvertisedPort(endpoint string) int {
+	_, p, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return DefaultAPIServerPort
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 1 || port > 65535 {
+		return DefaultAPIServerPort
+	}
+	return port
+}

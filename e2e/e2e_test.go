@@ -425,7 +425,7 @@ func TestE2E(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("promote: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
-		for _, phase := range []string{"[preflight]", "[backup]", "[certs]", "[etcd]", "[control-plane]", "[mark]", "[lb]", "[kubelet]", "[cluster-config]"} {
+		for _, phase := range []string{"[preflight]", "[backup]", "[certs]", "[host-files]", "[etcd]", "[control-plane]", "[mark]", "[lb]", "[kubelet]", "[cluster-config]"} {
 			if !strings.Contains(r.stderr, phase) {
 				t.Errorf("no progress line for %s", phase)
 			}

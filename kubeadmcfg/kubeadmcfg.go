@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -34,6 +35,12 @@ type Facts struct {
 	DNSDomain            string
 	ImageRepository      string
 	ExternalEtcd         bool
+	// EtcdServerCertSANs and EtcdPeerCertSANs are etcd.local's extra SANs.
+	EtcdServerCertSANs []string
+	EtcdPeerCertSANs   []string
+	// CertificateValidity is certificateValidityPeriod (v1beta4), zero for
+	// kubeadm's default of one year.
+	CertificateValidity time.Duration
 }
 
 // Config is a decoded ClusterConfiguration of either supported version.
@@ -85,11 +92,20 @@ func (c *Config) Facts() Facts {
 			ControlPlaneEndpoint: o.ControlPlaneEndpoint, CertSANs: slices.Clone(o.APIServer.CertSANs),
 			ServiceSubnet: o.Networking.ServiceSubnet, PodSubnet: o.Networking.PodSubnet, DNSDomain: o.Networking.DNSDomain,
 			ImageRepository: o.ImageRepository, ExternalEtcd: o.Etcd.External != nil}
+		if o.Etcd.Local != nil {
+			f.EtcdServerCertSANs, f.EtcdPeerCertSANs = slices.Clone(o.Etcd.Local.ServerCertSANs), slices.Clone(o.Etcd.Local.PeerCertSANs)
+		}
 	case *v1beta4.ClusterConfiguration:
 		f = Facts{APIVersion: v1beta4.SchemeGroupVersion.String(), KubernetesVersion: o.KubernetesVersion, ClusterName: o.ClusterName,
 			ControlPlaneEndpoint: o.ControlPlaneEndpoint, CertSANs: slices.Clone(o.APIServer.CertSANs),
 			ServiceSubnet: o.Networking.ServiceSubnet, PodSubnet: o.Networking.PodSubnet, DNSDomain: o.Networking.DNSDomain,
 			ImageRepository: o.ImageRepository, ExternalEtcd: o.Etcd.External != nil}
+		if o.Etcd.Local != nil {
+			f.EtcdServerCertSANs, f.EtcdPeerCertSANs = slices.Clone(o.Etcd.Local.ServerCertSANs), slices.Clone(o.Etcd.Local.PeerCertSANs)
+		}
+		if o.CertificateValidityPeriod != nil {
+			f.CertificateValidity = o.CertificateValidityPeriod.Duration
+		}
 	}
 	if f.ClusterName == "" {
 		f.ClusterName = "kubernetes"

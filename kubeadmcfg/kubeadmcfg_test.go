@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -123,5 +124,36 @@ func TestParseRefusesOtherKinds(t *testing.T) {
 		} else if !strings.Contains(err.Error(), "ClusterConfiguration") && !strings.Contains(err.Error(), "decode") && !strings.Contains(err.Error(), "futureField") {
 			t.Errorf("Parse(%q): unhelpful error %v", in, err)
 		}
+	}
+}
+
+// TestFactsProduction reads the kubeadm-config kubeadm v1.36.3 stored for
+// the lab's production profile, and the etcd SANs of a v1beta4 config.
+func TestFactsProduction(t *testing.T) {
+	b, err := os.ReadFile("../testdata/v1.36-production/configmaps/kubeadm-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse([]byte(cm.Data[ConfigMapKey]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Facts(); f.CertificateValidity != 8760*time.Hour {
+		t.Errorf("certificateValidityPeriod: %v", f.CertificateValidity)
+	}
+	withSANs := strings.Replace(cm.Data[ConfigMapKey], "    dataDir: /var/lib/etcd\n", "    dataDir: /var/lib/etcd\n    serverCertSANs: [etcd.example]\n    peerCertSANs: [peer.example]\n", 1)
+	cfg, err = Parse([]byte(withSANs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Facts()
+	if len(f.EtcdServerCertSANs) != 1 || f.EtcdServerCertSANs[0] != "etcd.example" || len(f.EtcdPeerCertSANs) != 1 || f.EtcdPeerCertSANs[0] != "peer.example" {
+		t.Errorf("etcd SANs: %v %v", f.EtcdServerCertSANs, f.EtcdPeerCertSANs)
 	}
 }

@@ -11,7 +11,11 @@
 # (the situation haadm exists for); the others join as workers.
 #
 # Environment: LAB_K8S_VERSION (v1.36.3, or a minor like v1.35 for its newest
-# patch), LAB_NODES (3; more nodes for 5-master tests), LAB_STATE, LAB_CACHE.
+# patch), LAB_NODES (3; more nodes for 5-master tests), LAB_STATE, LAB_CACHE,
+# LAB_PROFILE: plain (default), or production: Secrets encrypted at rest, an
+# audit policy and log, a scheduler configuration file, no kube-proxy and the
+# apiserver on port 7443, all set the kubeadm way at init (extraArgs and
+# extraVolumes in the ClusterConfiguration).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +24,9 @@ STATE=${LAB_STATE:-/var/lib/haadm-lab}
 CACHE=${LAB_CACHE:-/var/cache/haadm-lab}
 K8S_VERSION=${LAB_K8S_VERSION:-v1.36.3}
 NODES_COUNT=${LAB_NODES:-3}
+PROFILE=${LAB_PROFILE:-plain}
+[[ $PROFILE == plain || $PROFILE == production ]] || { echo "[lab] error: LAB_PROFILE=$PROFILE: use plain or production" >&2; exit 1; }
+API_PORT=6443; [[ $PROFILE == production ]] && API_PORT=7443
 NAMES=(shaolin emei wudang huashan kunlun kongtong qingcheng)
 BRIDGE=haadm0
 NET=10.250.0            # the lab's own /24; nodes have no default route
@@ -257,17 +264,39 @@ wait_for() { # wait_for SECONDS WHAT CMD...
 
 kubeadm_init_config() {
   local ip; ip=$(node_ip shaolin)
+  local skip="addon/coredns" cluster_extra=""
+  if [[ $PROFILE == production ]]; then
+    skip="addon/coredns, addon/kube-proxy"
+    cluster_extra=$(cat <<'EOF'
+apiServer:
+  extraArgs:
+  - {name: encryption-provider-config, value: /etc/kubernetes/enc/enc.yaml}
+  - {name: audit-policy-file, value: /etc/kubernetes/audit/policy.yaml}
+  - {name: audit-log-path, value: /var/log/kubernetes/audit/audit.log}
+  - {name: audit-log-maxbackup, value: "2"}
+  extraVolumes:
+  - {name: enc, hostPath: /etc/kubernetes/enc, mountPath: /etc/kubernetes/enc, readOnly: true, pathType: DirectoryOrCreate}
+  - {name: audit-policy, hostPath: /etc/kubernetes/audit/policy.yaml, mountPath: /etc/kubernetes/audit/policy.yaml, readOnly: true, pathType: File}
+  - {name: audit-log, hostPath: /var/log/kubernetes/audit, mountPath: /var/log/kubernetes/audit, pathType: DirectoryOrCreate}
+scheduler:
+  extraArgs:
+  - {name: config, value: /etc/kubernetes/scheduler-config.yaml}
+  extraVolumes:
+  - {name: scheduler-config, hostPath: /etc/kubernetes/scheduler-config.yaml, mountPath: /etc/kubernetes/scheduler-config.yaml, readOnly: true, pathType: File}
+EOF
+)
+  fi
   cat <<EOF
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
   advertiseAddress: $ip
-  bindPort: 6443
+  bindPort: $API_PORT
 nodeRegistration:
   name: shaolin
   criSocket: unix:///run/containerd/containerd.sock
   ignorePreflightErrors: [SystemVerification, Swap, FileContent--proc-sys-net-bridge-bridge-nf-call-iptables, FileExisting-crictl]
-skipPhases: [addon/coredns]
+skipPhases: [$skip]
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
@@ -277,6 +306,7 @@ networking:
   serviceSubnet: $SERVICE_CIDR
   podSubnet: $POD_CIDR
   dnsDomain: cluster.local
+$cluster_extra
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -295,6 +325,46 @@ kind: KubeProxyConfiguration
 mode: iptables
 conntrack:
   maxPerCore: 0
+EOF
+}
+
+# production_files puts on shaolin, before kubeadm init, what the production
+# profile's flags name: an encryption configuration with a fresh aescbc key,
+# an audit policy and a scheduler configuration.
+production_files() {
+  local root=$STATE/nodes/shaolin/root/etc/kubernetes
+  mkdir -p "$root/enc" "$root/audit"
+  cat > "$root/enc/enc.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources: [secrets]
+  providers:
+  - aescbc:
+      keys:
+      - name: key1
+        secret: $(head -c 32 /dev/urandom | base64)
+  - identity: {}
+EOF
+  chmod 600 "$root/enc/enc.yaml"
+  cat > "$root/audit/policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  nonResourceURLs: ["/readyz*", "/livez*", "/healthz*", "/version"]
+- level: Metadata
+EOF
+  cat > "$root/scheduler-config.yaml" <<'EOF'
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: /etc/kubernetes/scheduler.conf
+leaderElection:
+  leaderElect: true
+profiles:
+- schedulerName: default-scheduler
 EOF
 }
 
@@ -328,7 +398,7 @@ EOF
 kubectl_host() { "$CACHE/k8s-$K8S_VERSION/bin/kubectl" --kubeconfig "$OUT/kubeconfig" "$@"; }
 
 healthy() {
-  [[ -f $STATE/version && $(cat "$STATE/version") == "$K8S_VERSION $NODES_COUNT" ]] || return 1
+  [[ -f $STATE/version && $(cat "$STATE/version") == "$K8S_VERSION $NODES_COUNT $PROFILE" ]] || return 1
   local n
   for n in $(node_names); do init_pid "$n" >/dev/null || return 1; done
   [[ -f $OUT/kubeconfig ]] || return 1
@@ -354,7 +424,7 @@ up() {
   check_machine
   resolve_version
   if healthy; then
-    log "lab is up and healthy ($K8S_VERSION, $NODES_COUNT nodes); nothing to do"
+    log "lab is up and healthy ($K8S_VERSION, $NODES_COUNT nodes, $PROFILE); nothing to do"
     next_steps; return
   fi
   if [[ -d $STATE ]] || ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -387,6 +457,7 @@ up() {
   local j; for j in "${imports[@]}"; do wait "$j" || die "importing images failed"; done
   log "images imported; kubeadm init on shaolin"
   kubeadm_init_config > "$STATE/nodes/shaolin/root/etc/kubernetes/lab-kubeadm.yaml"
+  if [[ $PROFILE == production ]]; then production_files; fi
   in_node shaolin kubeadm init --config /etc/kubernetes/lab-kubeadm.yaml > "$STATE/nodes/shaolin/kubeadm-init.log" 2>&1 ||
     { tail -n 40 "$STATE/nodes/shaolin/kubeadm-init.log" >&2; die "kubeadm init failed on shaolin (full log: $STATE/nodes/shaolin/kubeadm-init.log)"; }
   local join; join=$(in_node shaolin kubeadm token create --print-join-command)
@@ -400,8 +471,8 @@ up() {
   done
   write_access_files
   wait_for 300 "all nodes Ready" all_ready
-  wait_for 300 "kube-proxy Running on every node" kube_proxy_running
-  echo "$K8S_VERSION $NODES_COUNT" > "$STATE/version"
+  if [[ $PROFILE != production ]]; then wait_for 300 "kube-proxy Running on every node" kube_proxy_running; fi
+  echo "$K8S_VERSION $NODES_COUNT $PROFILE" > "$STATE/version"
   log "lab up in $((SECONDS - t0))s: $(node_names | tr '\n' ' ')"
   next_steps
 }

@@ -4,16 +4,15 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/haadm/haadm/controlplane"
 )
 
-const (
-	apiServerEndpointAnnotation = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
-	defaultSecurePort           = "6443"
-	defaultEtcdClientPort       = "2379"
-)
+const apiServerEndpointAnnotation = controlplane.AdvertiseAnnotation
 
 // APIServer makes node n's kube-apiserver.yaml from another master's. What
 // kubeadm derives from the node's advertise address changes: the
@@ -33,7 +32,7 @@ func APIServer(src []byte, n Node) ([]byte, error) {
 	oldIP, _ := Flag(pod, "advertise-address")
 	port, ok := Flag(pod, "secure-port")
 	if !ok || port == "" {
-		port = defaultSecurePort
+		port = strconv.Itoa(controlplane.DefaultAPIServerPort)
 	}
 
 	SetFlag(pod, "advertise-address", n.IP)
@@ -58,7 +57,7 @@ func APIServer(src []byte, n Node) ([]byte, error) {
 // apiservers and stays untouched.
 func setLocalEtcdServers(pod *corev1.Pod, oldIP, newIP string) error {
 	servers, _ := Flag(pod, "etcd-servers")
-	scheme, port := "https", defaultEtcdClientPort
+	scheme, port := "https", strconv.Itoa(controlplane.EtcdClientPort)
 	if servers != "" {
 		for i, s := range strings.Split(servers, ",") {
 			u, err := url.Parse(s)

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/haadm/haadm/controlplane"
 )
 
 const etcdClientURLsAnnotation = "kubeadm.kubernetes.io/etcd.advertise-client-urls"
@@ -38,7 +41,7 @@ func Etcd(src []byte, n Node, initialCluster []Member) ([]byte, error) {
 
 func setEtcdFlags(pod *corev1.Pod, n Node, members []Member) error {
 	advClient, _ := Flag(pod, "advertise-client-urls")
-	client, oldIP, err := firstEndpoint(advClient, endpoint{"https", defaultEtcdClientPort})
+	client, oldIP, err := firstEndpoint(advClient, endpoint{"https", strconv.Itoa(controlplane.EtcdClientPort)})
 	if err != nil {
 		return fmt.Errorf("--advertise-client-urls: %w", err)
 	}

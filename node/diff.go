@@ -14,8 +14,10 @@ import (
 // Dry-run output ends up in terminals, CI logs and bug reports, so key
 // material must never appear in it.
 
-// secretLine matches kubeconfig lines that carry credentials inline.
-var secretLine = regexp.MustCompile(`(?m)^(\s*(?:client-key-data|token):\s*)(\S+)\s*$`)
+// secretLine matches lines that carry credentials inline: a kubeconfig's
+// client key or token, an encryption configuration's key ("secret:"), a
+// password.
+var secretLine = regexp.MustCompile(`(?m)^(\s*-?\s*(?:client-key-data|token|secret|password):\s*)(\S+)\s*$`)
 
 // Diff renders a planned write of path as a unified diff from old (the
 // current content; exists says whether there is a current file at all) to

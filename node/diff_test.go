@@ -62,3 +62,17 @@ func TestDiffRedactsKeys(t *testing.T) {
 		t.Errorf("token diff: %q", tok)
 	}
 }
+
+// TestDiffRedactsEncryptionKeys: an EncryptionConfiguration's keys are
+// secrets like any private key.
+func TestDiffRedactsEncryptionKeys(t *testing.T) {
+	t.Parallel()
+	conf := []byte("kind: EncryptionConfiguration\nresources:\n- providers:\n  - aescbc:\n      keys:\n      - name: key1\n        secret: c2VjcmV0LWtleS1ieXRlcy0xMjM0NTY3ODkwMTI=\n")
+	d := Diff("/etc/kubernetes/enc/enc.yaml", nil, conf, false)
+	if strings.Contains(d, "c2VjcmV0") {
+		t.Errorf("diff shows the key:\n%s", d)
+	}
+	if !strings.Contains(d, "secret:") || !strings.Contains(d, "name: key1") {
+		t.Errorf("diff lost the structure:\n%s", d)
+	}
+}

@@ -44,7 +44,9 @@ func (Certs) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	if err != nil {
 		return nil, err
 	}
-	masters := c.Masters()
+	// Every control plane, also one made by hand or by an earlier run:
+	// behind the load balancer, each must answer to its names.
+	masters := c.ControlPlanes()
 	steps := make([]*Step, len(masters))
 	// Nodes are independent: read each in one round trip, all at once.
 	err = forEach(len(masters), func(i int) error {
@@ -67,7 +69,7 @@ func (Certs) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 // Reads are every master's PKI files.
 func (Certs) Reads(c *Cluster) map[string][]string {
 	out := map[string][]string{}
-	for _, m := range c.Masters() {
+	for _, m := range c.ControlPlanes() {
 		out[m.Name] = certPaths(c, m)
 	}
 	return out
@@ -85,7 +87,7 @@ func leafNames(first bool) []string {
 
 // certPaths are the PKI files of master m that the plan compares.
 func certPaths(c *Cluster, m NodeInfo) []string {
-	first := m.Name == c.First.Name
+	first := !c.isNew(m.Name)
 	var paths []string
 	if !first {
 		for _, f := range sharedPKIFiles() {
@@ -106,15 +108,15 @@ func leaves(c *Cluster, src *source, m NodeInfo) ([]leaf, error) {
 		return nil, err
 	}
 	out := []leaf{{name: "apiserver", ca: src.ca, spec: api}}
-	if m.Name == c.First.Name {
+	if !c.isNew(m.Name) {
 		return out, nil
 	}
 	nf := certs.NodeFacts{Name: m.Name, IP: net.ParseIP(m.IP)}
-	srv, err := certs.EtcdServer(nf)
+	srv, err := certs.EtcdServer(nf, c.Facts.EtcdServerCertSANs...)
 	if err != nil {
 		return nil, err
 	}
-	peer, err := certs.EtcdPeer(nf)
+	peer, err := certs.EtcdPeer(nf, c.Facts.EtcdPeerCertSANs...)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +134,7 @@ func leaves(c *Cluster, src *source, m NodeInfo) ([]leaf, error) {
 // that writes what is missing or wrong, certificates already issued; nil
 // when the node is done.
 func planNodeCerts(ctx context.Context, c *Cluster, src *source, m NodeInfo, now time.Time) (*Step, error) {
-	first := m.Name == c.First.Name
+	first := !c.isNew(m.Name)
 	want, err := leaves(c, src, m)
 	if err != nil {
 		return nil, err
@@ -173,7 +175,7 @@ func planNodeCerts(ctx context.Context, c *Cluster, src *source, m NodeInfo, now
 		if why == "" {
 			continue
 		}
-		issued, err := issue(l, have[keyPath].Data, now)
+		issued, err := issue(l, have[keyPath].Data, now, c.certValidity())
 		if err != nil {
 			return nil, fmt.Errorf("node %s: issue %s: %w", m.Name, l.name, err)
 		}
@@ -244,7 +246,7 @@ type issued struct {
 // issue signs a certificate for l. The node's existing key is kept when
 // there is one (as `kubeadm certs renew` does), so nothing that pinned it
 // breaks.
-func issue(l leaf, keyPEM []byte, now time.Time) (issued, error) {
+func issue(l leaf, keyPEM []byte, now time.Time, validity time.Duration) (issued, error) {
 	var out issued
 	var key crypto.Signer
 	if keyPEM != nil {
@@ -261,10 +263,19 @@ func issue(l leaf, keyPEM []byte, now time.Time) (issued, error) {
 			return out, err
 		}
 	}
-	nb, validity := certs.KubeadmWindow(now, certs.DefaultValidity)
-	crt, err := certs.Issue(l.ca, l.spec, key, nb, validity)
+	nb, d := certs.KubeadmWindow(now, validity)
+	crt, err := certs.Issue(l.ca, l.spec, key, nb, d)
 	out.crt = crt
 	return out, err
+}
+
+// certValidity is kubeadm-config's certificateValidityPeriod, or kubeadm's
+// default of a year.
+func (c *Cluster) certValidity() time.Duration {
+	if c.Facts.CertificateValidity > 0 {
+		return c.Facts.CertificateValidity
+	}
+	return certs.DefaultValidity
 }
 
 // keyAlgorithm follows the cluster's choice (kubeadm's encryptionAlgorithm)
@@ -283,3 +294,5 @@ func modeOr(m, def fs.FileMode) fs.FileMode {
 	}
 	return m
 }
+
+func permOf(m uint64) fs.FileMode { return fs.FileMode(m).Perm() }

@@ -43,6 +43,10 @@ type Options struct {
 	SkipBackup bool
 	// DryRun prints every phase's plan instead of applying it.
 	DryRun bool
+	// EtcHosts, when set, is the address the endpoint's host name must
+	// resolve to: haadm writes it into /etc/hosts on every node, for sites
+	// without DNS for that name.
+	EtcHosts string
 	// RemoveStaleLearners removes etcd learners that never started and
 	// belong to no node being promoted (leftovers of a failed join), as
 	// kubeadm does; started members and voters are never removed.
@@ -66,9 +70,15 @@ type Cluster struct {
 	EndpointHost string
 	EndpointPort int
 
-	etcd   etcdOnce                // the run's etcd client, by EtcdClient
-	facts  map[string]nodeFacts    // what preflight read on each node
-	cached map[string]*node.Cached // hosts that can prefetch, by name
+	etcd    etcdOnce                // the run's etcd client, by EtcdClient
+	facts   map[string]nodeFacts    // what preflight read on each node
+	cached  map[string]*node.Cached // hosts that can prefetch, by name
+	hostSet hostSetOnce             // the first master's host files, by hostFiles
+	// apiPort is the port the apiservers listen on, as kubeadm advertises
+	// it on the first master's apiserver pod (its bindPort).
+	apiPort int
+	// skipped are workers left out of this run (unreachable), with why.
+	skipped map[string]error
 	// prefetched is closed when the run's prefetch has finished.
 	prefetched <-chan struct{}
 	srcOnce    sourceOnce // the first master's files, by sourceFiles
@@ -91,6 +101,11 @@ func (c *Cluster) ControlPlanes() []NodeInfo {
 	return out
 }
 
+// isNew reports whether name is one of the nodes being promoted.
+func (c *Cluster) isNew(name string) bool {
+	return slices.ContainsFunc(c.New, func(n NodeInfo) bool { return n.Name == name })
+}
+
 // Host returns the connection to a node.
 func (c *Cluster) Host(name string) node.Host { return c.Hosts[name] }
 
@@ -103,7 +118,7 @@ func (c *Cluster) EndpointURL() string {
 }
 
 // APIServerPort is the port every apiserver of this cluster listens on.
-func (c *Cluster) APIServerPort() int { return controlplane.DefaultAPIServerPort }
+func (c *Cluster) APIServerPort() int { return c.apiPort }
 
 // LocalAPIServer is the URL of node n's own apiserver.
 func (c *Cluster) LocalAPIServer(n NodeInfo) string {
@@ -114,7 +129,10 @@ func (c *Cluster) LocalAPIServer(n NodeInfo) string {
 // withEndpoint resolves the load-balancer options into an endpoint; the
 // phases that do not use it (etcd, mark) run without those flags.
 func Discover(ctx context.Context, kube kubernetes.Interface, opts Options, withEndpoint bool) (*Cluster, error) {
-	c := &Cluster{Opts: opts, Kube: kube, Nodes: map[string]NodeInfo{}, Hosts: map[string]node.Host{}}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Cluster{Opts: opts, Kube: kube, Nodes: map[string]NodeInfo{}, Hosts: map[string]node.Host{}, apiPort: controlplane.DefaultAPIServerPort}
 	list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list nodes through the API: %w (check --kubeconfig)", err)
@@ -139,6 +157,11 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options, with
 		return nil, fmt.Errorf("first master %q is not a node of this cluster (nodes: %s)", first, strings.Join(keys(c.Nodes), ", "))
 	}
 	c.First = fi
+	// The bind port is not in kubeadm-config; kubeadm itself reads it back
+	// from this annotation.
+	if pod, err := kube.CoreV1().Pods("kube-system").Get(ctx, "kube-apiserver-"+first, metav1.GetOptions{}); err == nil {
+		c.apiPort = controlplane.AdvertisedPort(pod.Annotations[controlplane.AdvertiseAnnotation])
+	}
 	for _, n := range opts.Nodes {
 		ni, ok := c.Nodes[n]
 		if !ok {
@@ -260,7 +283,8 @@ func (c *Cluster) LBNodes() []string {
 	case lb.ModeExternal:
 		return []string{c.Opts.LBNode}
 	case lb.ModeNodeLocal:
-		return keys(c.Nodes)
+		// Every node but a worker left out of this run (unreachable).
+		return slices.DeleteFunc(keys(c.Nodes), func(n string) bool { _, skip := c.skipped[n]; return skip })
 	}
 	return nil
 }
@@ -280,7 +304,7 @@ func (c *Cluster) lbAddr() string {
 // (its kubelet may be repointed), every LB node.
 func (c *Cluster) HostNames() []string {
 	var want []string
-	for _, n := range c.Masters() {
+	for _, n := range c.ControlPlanes() {
 		want = append(want, n.Name)
 	}
 	for _, n := range c.Others {

@@ -343,7 +343,7 @@ func nodeNames(ns []NodeInfo) []string {
 // are steps of every run, not phases.
 func TestFind(t *testing.T) {
 	t.Parallel()
-	want := []string{"certs", "etcd", "control-plane", "mark", "lb", "kubelet", "cluster-config"}
+	want := []string{"etc-hosts", "certs", "host-files", "etcd", "control-plane", "mark", "lb", "kubelet", "cluster-config"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
@@ -371,9 +371,9 @@ func TestSelect(t *testing.T) {
 		wantErr string
 	}{
 		{nil, Names(), ""},
-		{[]string{"lb", "mark"}, []string{"certs", "etcd", "control-plane", "kubelet", "cluster-config"}, ""},
+		{[]string{"lb", "mark"}, []string{"etc-hosts", "certs", "host-files", "etcd", "control-plane", "kubelet", "cluster-config"}, ""},
 		{[]string{"backup"}, Names(), ""},
-		{[]string{"lbs"}, nil, "--skip-phases lbs: no such phase; phases are: certs, etcd, control-plane, mark, lb, kubelet, cluster-config, backup"},
+		{[]string{"lbs"}, nil, "--skip-phases lbs: no such phase; phases are: etc-hosts, certs, host-files, etcd, control-plane, mark, lb, kubelet, cluster-config, backup"},
 		{[]string{"preflight", "certs", "kubelets"}, nil, "--skip-phases preflight,kubelets: no such phase"},
 	} {
 		list, err := Select(tt.skip)
@@ -402,7 +402,7 @@ func TestUses(t *testing.T) {
 		switch p.Name() {
 		case "etcd":
 			want = UsesEtcd
-		case "mark":
+		case "mark", "host-files":
 			want = 0
 		}
 		if got := p.Uses(); got != want {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cluster-bootstrap/token/jws"
 
@@ -77,6 +78,12 @@ func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	// cluster-info and kube-proxy hold kubeconfigs
 	for _, o := range []struct{ ns, name, key string }{{"kube-public", "cluster-info", "kubeconfig"}, {"kube-system", "kube-proxy", "kubeconfig.conf"}} {
 		cm, err := cms(o.ns).Get(ctx, o.name, metav1.GetOptions{})
+		if o.name == "kube-proxy" && apierrors.IsNotFound(err) {
+			// No kube-proxy (Cilium's replacement, kube-router): nothing
+			// of it to point anywhere.
+			c.Log.Detail("cluster-config", "", "kube-system/kube-proxy ConfigMap not present: no kube-proxy to repoint")
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s/%s: %w", o.ns, o.name, err)
 		}
@@ -97,11 +104,14 @@ func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 
 	// kube-proxy pods read their kubeconfig at start: roll them once.
 	ds, err := c.Kube.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
-	if err != nil {
+	switch {
+	case apierrors.IsNotFound(err):
+		c.Log.Detail("cluster-config", "", "kube-system/kube-proxy DaemonSet not present: no pods to roll")
+	case err != nil:
 		return nil, fmt.Errorf("read kube-system/kube-proxy DaemonSet: %w", err)
 	}
 	rolled := false
-	if ds.Spec.Template.Annotations[rolloutAnnotation] != c.Opts.Endpoint {
+	if err == nil && ds.Spec.Template.Annotations[rolloutAnnotation] != c.Opts.Endpoint {
 		ds = ds.DeepCopy()
 		if ds.Spec.Template.Annotations == nil {
 			ds.Spec.Template.Annotations = map[string]string{}

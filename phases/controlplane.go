@@ -200,7 +200,7 @@ func renderKubeconfig(c *Cluster, src *source, want kubeconfigWant) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	nb, validity := certs.KubeadmWindow(time.Now(), certs.DefaultValidity)
+	nb, validity := certs.KubeadmWindow(time.Now(), c.certValidity())
 	crt, err := certs.Issue(src.ca, want.spec, key, nb, validity)
 	if err != nil {
 		return nil, err

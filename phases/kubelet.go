@@ -39,7 +39,7 @@ func kubeletServer(c *Cluster, n NodeInfo, master bool) string {
 // Reads are every kubelet's kubeconfig.
 func (Kubelet) Reads(c *Cluster) map[string][]string {
 	out := map[string][]string{}
-	for _, n := range append(c.Masters(), c.Others...) {
+	for _, n := range append(c.ControlPlanes(), c.Others...) {
 		out[n.Name] = []string{kubeletConf}
 	}
 	return out
@@ -51,7 +51,7 @@ func (Kubelet) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		master bool
 	}
 	var targets []target
-	for _, m := range c.Masters() {
+	for _, m := range c.ControlPlanes() {
 		targets = append(targets, target{m, true})
 	}
 	for _, o := range c.Others {
@@ -60,8 +60,19 @@ func (Kubelet) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	steps := make([]*Step, len(targets))
 	if err := forEach(len(targets), func(i int) error {
 		t := targets[i]
-		var err error
-		steps[i], err = planKubelet(ctx, c, t.n, t.master)
+		s, err := planKubelet(ctx, c, t.n, t.master)
+		if err != nil && !t.master {
+			// A worker that cannot be read now is reported when the
+			// workers' turn comes, not allowed to stop the control plane.
+			s = &Step{Node: t.n.Name, What: "kubelet.conf: cannot be planned: " + err.Error(), Do: func(context.Context) error { return err }}
+			err = nil
+		}
+		if s != nil && !t.master {
+			// Workers after the control plane, several at once; one that
+			// fails is left for a re-run.
+			s.Batch, s.Optional = true, true
+		}
+		steps[i] = s
 		return err
 	}); err != nil {
 		return nil, err

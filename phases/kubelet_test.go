@@ -221,29 +221,35 @@ func TestNodeReadySince(t *testing.T) {
 	}
 }
 
-// TestKubeletErrors: a node without kubelet.conf is not joined, and a node
-// without a connection cannot be repointed; both stop the phase before any
-// change.
+// TestKubeletErrors: a worker without kubelet.conf is not joined; it is
+// reported and left for a re-run, while the control plane's kubelets are
+// still handled; a master without one stops the phase before any change.
 func TestKubeletErrors(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, setup{Worker: true})
 	f.fakes["wutai"].RemoveFile(kubeletConf)
-	_, _, err := check(t.Context(), Kubelet{}, f.c)
-	if err == nil {
-		t.Fatal("plan passed without wutai's kubelet.conf")
+	_, why, err := check(t.Context(), Kubelet{}, f.c)
+	if err != nil {
+		t.Fatalf("a worker's missing kubelet.conf stopped the plan: %v", err)
 	}
-	mustContain(t, err.Error(), "node wutai: /etc/kubernetes/kubelet.conf is missing: is this node joined?")
+	mustContain(t, why, "wutai: kubelet.conf: cannot be planned: node wutai: /etc/kubernetes/kubelet.conf is missing: is this node joined?")
+	f.fakes["emei"].RemoveFile(kubeletConf)
+	if _, _, err := check(t.Context(), Kubelet{}, f.c); err == nil {
+		t.Fatal("plan passed without emei's (a new master's) kubelet.conf")
+	} else {
+		mustContain(t, err.Error(), "node emei: /etc/kubernetes/kubelet.conf is missing")
+	}
 	if err := apply(t.Context(), Kubelet{}, f.c); err == nil {
-		t.Fatal("apply passed without wutai's kubelet.conf")
+		t.Fatal("apply passed without emei's kubelet.conf")
 	}
 	if w := f.writes(); len(w) != 0 {
 		t.Errorf("wrote %v", w)
 	}
 
 	g := newFixture(t, setup{Worker: true})
-	delete(g.c.Hosts, "wutai")
-	if _, _, err := check(t.Context(), Kubelet{}, g.c); err == nil || !strings.Contains(err.Error(), "node wutai: not connected") {
-		t.Errorf("without a connection to wutai: %v", err)
+	delete(g.c.Hosts, "emei")
+	if _, _, err := check(t.Context(), Kubelet{}, g.c); err == nil || !strings.Contains(err.Error(), "node emei: not connected") {
+		t.Errorf("without a connection to emei: %v", err)
 	}
 }
 

@@ -108,8 +108,8 @@ func TestNginxRunning(t *testing.T) {
 	if !nginxRunning(ctx, f.c, "emei") {
 		t.Error("preflight saw nginx running, the plan does not")
 	}
-	if n := len(f.calls("emei", node.CallOutput)); n != 3 {
-		t.Errorf("%d commands after preflight, want its probe only", n)
+	if n := len(f.calls("emei", node.CallOutput)); n != 4 {
+		t.Errorf("%d commands after preflight, want its probe and its images/nginx -t check only", n)
 	}
 }
 

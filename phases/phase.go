@@ -42,12 +42,14 @@ type dependent interface {
 	DependsOn() []string
 }
 
-// All returns the phases of a promotion in order: certificates before the
-// etcd members that use them; etcd before the apiservers that need a local
+// All returns the phases of a promotion in order: the endpoint's name in
+// /etc/hosts (when asked) before anything is pointed at it; certificates and the
+// control plane's host files before the etcd members, since everything a
+// new master needs to start must be there before etcd grows; etcd before the apiservers that need a local
 // member; every apiserver before the load balancer sends traffic to it and
 // before kubelets and cluster objects are pointed at it.
 func All() []Phase {
-	return []Phase{Certs{}, Etcd{}, ControlPlane{}, Mark{}, LB{}, Kubelet{}, ClusterConfig{}}
+	return []Phase{EtcHosts{}, Certs{}, HostFiles{}, Etcd{}, ControlPlane{}, Mark{}, LB{}, Kubelet{}, ClusterConfig{}}
 }
 
 // Names lists the phase names, for help texts and --skip-phases; preflight

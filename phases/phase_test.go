@@ -182,8 +182,8 @@ func TestRun(t *testing.T) {
 			},
 			journal: []string{"do b: 2 files", "do b: restart", "wait b: ready"},
 			backup:  true,
-			console: []string{"[plan] work in b (", "[backup] shaolin: etcd snapshot (4128 bytes", "[b] emei: 2 files (", "[b] emei: restart (", "[b] ready (", "[b] done (", "[promote] finished ("},
-			absent:  []string{"[a]", "[c]"},
+			console: []string{"[plan] work in b (", "[backup] shaolin: etcd snapshot (4128 bytes", "[a] already done\n", "[b] emei: 2 files (", "[b] emei: restart (", "[b] ready (", "[b] done (", "[c] already done\n", "[promote] finished ("},
+			absent:  []string{"[a] done", "[c] done"},
 		},
 		{
 			name: "phases apply in the order given",
@@ -460,6 +460,9 @@ func TestRunDryRunAll(t *testing.T) {
 	last := -1
 	for _, p := range All() {
 		i := strings.Index(text, "\n["+p.Name()+"] ")
+		if i < 0 {
+			continue // a phase with nothing to do prints nothing
+		}
 		if i < last {
 			t.Errorf("%s printed before an earlier phase", p.Name())
 		}

@@ -3,6 +3,7 @@ package phases
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/etcdm"
+	"github.com/haadm/haadm/lb"
+	"github.com/haadm/haadm/manifests"
 )
 
 // Supported Kubernetes minors: kubeadm's learner-based etcd join and the
@@ -19,7 +22,13 @@ import (
 const (
 	minMinor = 31
 	maxMinor = 36
+	// minProven is the oldest minor the lab's end-to-end tests promote.
+	minProven = 35
 )
+
+// minFreeDisk is what a new master needs free under /var/lib: etcd's data
+// and the control plane's images.
+const minFreeDisk = 1 << 30
 
 // Preflight refuses bad input before anything changes: unknown or
 // unreachable nodes, mismatched versions, an unhealthy etcd, stale members,
@@ -34,6 +43,8 @@ func Preflight(ctx context.Context, c *Cluster) error {
 		add("kubeadm-config: kubernetesVersion %q does not parse: %v", c.Facts.KubernetesVersion, err)
 	} else if v.Major() != 1 || v.Minor() < minMinor || v.Minor() > maxMinor {
 		add("cluster runs Kubernetes %s; haadm supports v1.%d to v1.%d", c.Facts.KubernetesVersion, minMinor, maxMinor)
+	} else if v.Minor() < minProven {
+		c.Log.Step("preflight", "", 0, fmt.Sprintf("WARNING: Kubernetes %s is accepted but not proven by haadm's end-to-end tests (v1.%d and v1.%d are)", c.Facts.KubernetesVersion, minProven, maxMinor))
 	}
 	if c.Facts.ExternalEtcd {
 		add("kubeadm-config uses an external etcd; haadm grows the stacked etcd kubeadm runs on the control plane only")
@@ -84,6 +95,9 @@ func Preflight(ctx context.Context, c *Cluster) error {
 	}
 	c.Log.Detail("preflight", "", fmt.Sprintf("nodes probed in %s", time.Since(t0).Round(time.Millisecond)))
 	if len(problems) == 0 {
+		problems = append(problems, c.checkNodes(ctx)...)
+	}
+	if len(problems) == 0 {
 		problems = append(problems, c.checkEtcd(ctx, func(name string) bool {
 			i := slices.Index(hosts, name)
 			return i >= 0 && facts[i].etcdData
@@ -104,6 +118,18 @@ type nodeFacts struct {
 	noNginx  bool
 	// nginxActive: systemctl says nginx runs.
 	nginxActive bool
+	freeDisk    int64  // bytes free under /var/lib; 0 when unknown
+	resolved    string // what the endpoint's host name resolves to; "" when it does not
+}
+
+// resolveScript asks a node what the endpoint's host name resolves to;
+// an address needs no resolving and localhost always resolves.
+func resolveScript(c *Cluster) string {
+	h := c.EndpointHost
+	if h == "" || net.ParseIP(h) != nil || h == "localhost" {
+		return "echo -"
+	}
+	return "getent ahosts " + shellQuote(h) + " | awk 'NR==1 {print $1}'"
 }
 
 // probeNode reads everything preflight needs from one node in one command.
@@ -115,16 +141,21 @@ func probeNode(ctx context.Context, c *Cluster, name string) (nodeFacts, error) 
 		"ls -A /var/lib/etcd 2>/dev/null || true",
 		"if command -v nginx >/dev/null 2>&1; then nginx -V 2>&1; ls /usr/lib/nginx/modules/ /etc/nginx/modules-enabled/ 2>/dev/null; else echo haadm-no-nginx; fi",
 		"systemctl is-active nginx 2>/dev/null || true",
+		"df -Pk /var/lib | awk 'NR==2 {print $4}'",
+		resolveScript(c),
 	}, "; printf '"+strings.ReplaceAll(sep, "\n", `\n`)+"'; ")
 	out, err := c.Host(name).Output(ctx, script)
 	if err != nil {
 		return nodeFacts{}, err
 	}
 	parts := strings.Split(out, sep)
-	if len(parts) != 5 {
+	if len(parts) != 7 {
 		return nodeFacts{}, fmt.Errorf("unexpected preflight output (%d sections): %q", len(parts), out)
 	}
-	f := nodeFacts{addrs: parts[0], listen: parseListeners(parts[1]), etcdData: strings.TrimSpace(parts[2]) != "", nginxActive: strings.TrimSpace(parts[4]) == "active"}
+	f := nodeFacts{addrs: parts[0], listen: parseListeners(parts[1]), etcdData: strings.TrimSpace(parts[2]) != "", nginxActive: strings.TrimSpace(parts[4]) == "active", resolved: strings.TrimSpace(parts[6])}
+	if kb, err := strconv.ParseInt(strings.TrimSpace(parts[5]), 10, 64); err == nil {
+		f.freeDisk = kb << 10
+	}
 	if strings.TrimSpace(parts[3]) == "haadm-no-nginx" {
 		f.noNginx = true
 	} else {
@@ -175,15 +206,23 @@ func (c *Cluster) judgeNode(name string, f nodeFacts) []string {
 		for _, p := range controlPlanePorts(c.APIServerPort()) {
 			busy(p.port, p.owner)
 		}
+		if f.freeDisk > 0 && f.freeDisk < minFreeDisk {
+			add("node %s: only %d MiB free under /var/lib, a control plane needs at least %d MiB for etcd and images: free some space", name, f.freeDisk>>20, minFreeDisk>>20)
+		}
 	}
 	if slices.Contains(c.LBNodes(), name) {
 		busy(c.Opts.LBPort, "nginx")
-		switch {
-		case f.noNginx:
+		// Whether the stream module really loads, checkLBConfig finds out
+		// with the rendered configuration: `nginx -V` says
+		// --with-stream=dynamic on Debian with or without the module.
+		if f.noNginx {
 			add("node %s: nginx is not installed: install nginx with its stream module (Debian/Ubuntu: apt-get install nginx-light libnginx-mod-stream)", name)
-		case !strings.Contains(f.nginx, "stream"):
-			add("node %s: nginx has no stream module: install libnginx-mod-stream (or an nginx built --with-stream)", name)
 		}
+	}
+	// Everything on the node that will use the endpoint's name (kubelet,
+	// kube-proxy, admin.conf) must resolve it, unless haadm writes it.
+	if c.Opts.EtcHosts == "" && f.resolved == "" && resolveScript(c) != "echo -" {
+		add("node %s: the endpoint's name %s does not resolve there: add it to DNS, or let haadm write /etc/hosts on every node with --etc-hosts ADDRESS", name, c.EndpointHost)
 	}
 	return problems
 }
@@ -248,4 +287,105 @@ func controlPlanePorts(apiserver int) []portOwner {
 		{controlplane.EtcdClientPort, "etcd"}, {controlplane.EtcdPeerPort, "etcd"}, {apiserver, "kube-apiserver"},
 		{controlplane.ControllerManagerPort, "kube-controller"}, {controlplane.SchedulerPort, "kube-scheduler"},
 	}
+}
+
+// checkNodes runs, in one command per node, what needs the first
+// master's files: on every new master, whether the images its static pods
+// need are there (kubeadm join pulls them in its preflight too: a slow or
+// failing pull must not happen while etcd has a member that is not running
+// yet); on every LB node, whether nginx takes the configuration haadm will
+// write, from a temporary path (a missing stream module shows now, not
+// after etcd has grown; `nginx -V` says --with-stream=dynamic on Debian with
+// or without the module). Missing images are pulled then, one node at a time.
+func (c *Cluster) checkNodes(ctx context.Context) []string {
+	src, err := c.sourceFiles(ctx)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var images []string
+	for _, f := range staticPods() {
+		pod, err := manifests.Decode(src.pods[f])
+		if err != nil {
+			return []string{fmt.Sprintf("node %s: %s: %v", c.First.Name, f, err)}
+		}
+		for _, ctr := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+			if !slices.Contains(images, ctr.Image) {
+				images = append(images, ctr.Image)
+			}
+		}
+	}
+	// crictl where the node has it (any CRI), else containerd's ctr.
+	var imageCheck []string
+	for _, img := range images {
+		q := shellQuote(img)
+		imageCheck = append(imageCheck, "if crictl inspecti -q "+q+" >/dev/null 2>&1 || ctr -n k8s.io images ls -q name=="+q+" 2>/dev/null | grep -q .; then :; else echo missing "+q+"; fi")
+	}
+	nginxCheck := ""
+	lbNodes := c.LBNodes()
+	if len(lbNodes) > 0 {
+		conf, err := lb.RenderNginx(lbConfig(c))
+		if err != nil {
+			return []string{fmt.Sprintf("render the nginx configuration: %v", err)}
+		}
+		// The temporary file is gone when the command ends, and nothing
+		// haadm reads has changed: a read-only command.
+		nginxCheck = "t=$(mktemp /tmp/haadm-nginx-XXXXXX.conf) && cat > \"$t\" <<'HAADM_NGINX_EOF'\n" + string(conf) +
+			"HAADM_NGINX_EOF\nif out=$(nginx -t -q -c \"$t\" 2>&1); then :; else echo \"nginx-refused $out\"; fi; rm -f \"$t\""
+	}
+	hosts := keys(c.Hosts)
+	problems := make([][]string, len(hosts))
+	_ = forEach(len(hosts), func(i int) error {
+		n := hosts[i]
+		var script []string
+		if c.isNew(n) {
+			script = append(script, imageCheck...)
+		}
+		if slices.Contains(lbNodes, n) && !c.facts[n].noNginx {
+			script = append(script, nginxCheck)
+		}
+		if len(script) == 0 {
+			return nil
+		}
+		out, err := c.Host(n).Output(ctx, strings.Join(script, "\n"))
+		if err != nil {
+			problems[i] = append(problems[i], fmt.Sprintf("node %s: %v", n, err))
+			return nil
+		}
+		var missing []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if img, ok := strings.CutPrefix(line, "missing "); ok {
+				missing = append(missing, img)
+			}
+		}
+		if i := strings.Index(out, "nginx-refused "); i >= 0 {
+			problems[i] = append(problems[i], fmt.Sprintf("node %s: nginx refuses the configuration haadm would write (is the stream module installed? Debian/Ubuntu: apt-get install libnginx-mod-stream): %s", n, strings.TrimSpace(out[i+len("nginx-refused "):])))
+		}
+		problems[i] = append(problems[i], c.pull(ctx, n, missing)...)
+		return nil
+	})
+	return slices.Concat(problems...)
+}
+
+// pull fetches missing images on a new master, or says in a dry run that
+// it would.
+func (c *Cluster) pull(ctx context.Context, n string, missing []string) []string {
+	if len(missing) == 0 {
+		return nil
+	}
+	if c.Opts.DryRun {
+		c.Log.Step("preflight", n, 0, "would pull "+strings.Join(missing, ", "))
+		return nil
+	}
+	var problems []string
+	t0 := time.Now()
+	for _, img := range missing {
+		q := shellQuote(img)
+		if _, err := c.Host(n).Run(ctx, "crictl pull "+q+" >/dev/null 2>&1 || ctr -n k8s.io images pull "+q); err != nil {
+			problems = append(problems, fmt.Sprintf("node %s: image %s is not there and cannot be pulled (%v): load it (ctr -n k8s.io images import) or give the node access to its registry", n, img, err))
+		}
+	}
+	if len(problems) == 0 {
+		c.Log.Step("preflight", n, time.Since(t0), "pulled "+strings.Join(missing, ", "))
+	}
+	return problems
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,10 +137,41 @@ func TestPreflight(t *testing.T) {
 			name: "nginx without stream module",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.setProbe("emei", func(p *probe) { p.nginx = "nginx version: nginx/1.22.1\nconfigure arguments: --with-http_ssl_module\n" })
+				// Debian's nginx -V says --with-stream=dynamic with or
+				// without the module: only nginx -t of the rendered file tells.
+				f.fakes["emei"].Respond("if crictl inspecti", "nginx-refused nginx: [emerg] unknown directive \"stream\" in /tmp/haadm-nginx-x.conf:15\n", nil)
 				return nil
 			},
-			wantErr: []string{"node emei: nginx has no stream module"},
+			wantErr: []string{"node emei: nginx refuses the configuration haadm would write", "libnginx-mod-stream", `unknown directive "stream"`},
+		},
+		{
+			name: "an image missing on a new master, and it cannot be pulled",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["wudang"].Respond("if crictl inspecti", "missing registry.k8s.io/etcd:3.6.8-0\n", nil)
+				f.fakes["wudang"].Fail("crictl pull", 1, "no route to registry")
+				return nil
+			},
+			wantErr: []string{"node wudang: image registry.k8s.io/etcd:3.6.8-0 is not there and cannot be pulled", "ctr -n k8s.io images import"},
+		},
+		{
+			name: "a new master short of disk",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.setProbe("wudang", func(p *probe) { p.freeKiB = "102400\n" })
+				return nil
+			},
+			wantErr: []string{"node wudang: only 100 MiB free under /var/lib"},
+		},
+		{
+			name: "an endpoint name that does not resolve on a node",
+			s:    setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "none", Endpoint: "k8s-api.lab:6443"}},
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.setProbe("wudang", func(p *probe) { p.resolved = "\n" })
+				return nil
+			},
+			wantErr: []string{"node wudang: the endpoint's name k8s-api.lab does not resolve there", "--etc-hosts"},
 		},
 		{
 			name: "--lb-mode none: no nginx needed",
@@ -256,7 +288,9 @@ func TestPreflight(t *testing.T) {
 			}
 			for n, h := range f.fakes {
 				for _, c := range h.Calls()[before[n]:] {
-					if c.Kind == node.CallRun || c.Kind == node.CallWrite {
+					// Pulling a missing image is the one thing preflight
+					// may do, as kubeadm join's does.
+					if c.Kind == node.CallWrite || c.Kind == node.CallRun && !strings.HasPrefix(c.Cmd, "crictl pull ") {
 						t.Errorf("preflight changed %s: %+v", n, c)
 					}
 				}
@@ -264,10 +298,15 @@ func TestPreflight(t *testing.T) {
 			if m := f.mutations(); len(m) != 0 {
 				t.Errorf("preflight changed the API: %v", m)
 			}
-			// One command per node, whatever it finds.
+			// The probe on every node, and on the new masters and LB
+			// nodes one more for images and nginx -t, whatever it finds.
 			for n := range f.fakes {
-				if got := f.meters[n].counts()["Output"]; got != 1 {
-					t.Errorf("%s: %d commands, want the one probe", n, got)
+				max := 1
+				if f.c.isNew(n) || slices.Contains(f.c.LBNodes(), n) {
+					max = 2
+				}
+				if got := f.meters[n].counts()["Output"]; got < 1 || got > max {
+					t.Errorf("%s: %d commands, want the probe and at most %d", n, got, max)
 				}
 			}
 		})
@@ -303,6 +342,9 @@ func TestPreflightRoundTrips(t *testing.T) {
 	}
 	for n := range f.fakes {
 		want := map[string]int{"Output": 1}
+		if f.c.isNew(n) {
+			want = map[string]int{"Output": 2} // the probe, then images (and nginx -t on emei)
+		}
 		if n == "shaolin" {
 			want = map[string]int{"Output": 1, "ReadFiles": 2}
 		}

@@ -2,6 +2,7 @@ package phases
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -38,7 +39,10 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 		t0 := time.Now()
 		w, err := list[i].Plan(ctx, c)
 		if err != nil {
-			return fmt.Errorf("phase %s: %w", list[i].Name(), err)
+			if strings.Contains(err.Error(), "nothing was changed") {
+				return fmt.Errorf("phase %s: %w", list[i].Name(), err)
+			}
+			return fmt.Errorf("phase %s: %w\n(nothing was changed)", list[i].Name(), err)
 		}
 		plans[i] = w
 		c.Log.Detail(list[i].Name(), "", fmt.Sprintf("planned in %s: %d step(s)", time.Since(t0).Round(time.Millisecond), len(w.Steps)))
@@ -62,7 +66,7 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 		return nil
 	}
 	if len(pending) == 0 {
-		return nil
+		return leftover(c, nil)
 	}
 	if c.Opts.SkipBackup {
 		c.Log.Step("backup", "", 0, "skipped as asked (--skip-phases backup): no snapshot of this run")
@@ -70,6 +74,7 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 		return fmt.Errorf("backup: %w\n(nothing was changed)", err)
 	}
 	changed := map[string]bool{}
+	var left []string
 	for i, p := range list {
 		w := plans[i]
 		if d, ok := p.(dependent); ok && anyOf(changed, d.DependsOn()) {
@@ -79,6 +84,7 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 			}
 		}
 		if w.Empty() {
+			c.Log.Step(p.Name(), "", 0, "already done")
 			continue
 		}
 		t0 := time.Now()
@@ -86,10 +92,11 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 			return fmt.Errorf("phase %s: %w\n(re-run the same command to resume: every phase picks up where it stopped)", p.Name(), err)
 		}
 		changed[p.Name()] = true
+		left = append(left, w.Left...)
 		c.Log.Step(p.Name(), "", time.Since(t0), "done")
 	}
 	c.Log.Step("promote", "", time.Since(start), "finished")
-	return nil
+	return leftover(c, left)
 }
 
 func anyOf(set map[string]bool, names []string) bool {
@@ -149,9 +156,9 @@ func Execute(ctx context.Context, kube kubernetes.Interface, dial node.DialFunc,
 	want := c.HostNames()
 	t0 := time.Now()
 	hosts, err := node.DialAll(ctx, want, 20*time.Second, dial)
-	if err != nil {
+	if err != nil && !c.skipWorkers(err) {
 		_ = node.CloseAll(hosts)
-		return fmt.Errorf("%w\nnothing was changed; haadm needs SSH to every node (check --ssh-config and known_hosts)", err)
+		return fmt.Errorf("%w\nnothing was changed; haadm needs SSH to every control-plane and load-balancer node (check --ssh-config and known_hosts)", err)
 	}
 	counted := map[string]*node.Counting{}
 	c.cached = map[string]*node.Cached{}
@@ -223,4 +230,38 @@ func prefetch(ctx context.Context, c *Cluster, list []Phase) {
 		}
 		return nil
 	})
+}
+
+// leftover is the run's error when workers were left out or failed: the
+// control plane is done, the rest waits for a re-run.
+func leftover(c *Cluster, left []string) error {
+	for _, name := range keys(c.skipped) {
+		left = append(left, fmt.Sprintf("node %s: not reached: %v", name, c.skipped[name]))
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the control plane is done, but %d worker(s) are left for a re-run (fix them, then run the same command again):\n  - %s", len(left), strings.Join(left, "\n  - "))
+}
+
+// skipWorkers leaves out of the run the workers SSH could not reach, when
+// those are all the unreachable nodes: a worker that is down must not hold
+// up the control plane. It reports whether it did.
+func (c *Cluster) skipWorkers(err error) bool {
+	var ue *node.UnreachableError
+	if !errors.As(err, &ue) {
+		return false
+	}
+	for name := range ue.Errs {
+		if !slices.ContainsFunc(c.Others, func(n NodeInfo) bool { return n.Name == name }) || c.Opts.LBMode == lb.ModeExternal && c.Opts.LBNode == name {
+			return false
+		}
+	}
+	c.skipped = map[string]error{}
+	for name, e := range ue.Errs {
+		c.skipped[name] = e
+		c.Others = slices.DeleteFunc(c.Others, func(n NodeInfo) bool { return n.Name == name })
+		c.Log.Step("connect", name, 0, "unreachable, left for a re-run: "+e.Error())
+	}
+	return true
 }

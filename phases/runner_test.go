@@ -101,7 +101,11 @@ func TestRunPrefetch(t *testing.T) {
 			mustContain(t, f.console.String(), tt.log)
 			for n := range f.fakes {
 				got, calls := f.since(before, n)
-				if want := map[string]int{"ReadFiles": 1, "Output": 1}; !maps.Equal(got, want) {
+				want := map[string]int{"ReadFiles": 1, "Output": 1}
+				if c.isNew(n) {
+					want["Output"] = 2 // images, and nginx -t on emei
+				}
+				if !maps.Equal(got, want) {
 					t.Errorf("%s: round trips %v, want %v", n, got, want)
 				}
 				for _, c := range calls {
@@ -123,11 +127,13 @@ func TestRunPrefetchFails(t *testing.T) {
 	f.fakes["wutai"].RemoveFile(kubeletConf)
 	f.fakes["wutai"].SetFiles(node.File{Path: kubeletConf, Dir: true, Mode: 0o755})
 	useCache(f.c)
-	err := Run(testCtx(t, 30*time.Second), f.c, All(), &bytes.Buffer{})
-	if err == nil {
-		t.Fatal("Run succeeded with a directory for wutai's kubelet.conf")
+	var out bytes.Buffer
+	// A worker that cannot be planned does not stop the control plane's
+	// plan: the dry run shows it with the reason.
+	if err := Run(testCtx(t, 30*time.Second), f.c, All(), &out); err != nil {
+		t.Fatal(err)
 	}
-	mustContain(t, err.Error(), "phase kubelet: node wutai: reading "+kubeletConf+": is a directory")
+	mustContain(t, out.String(), "[kubelet] wutai: kubelet.conf: cannot be planned: node wutai: reading "+kubeletConf+": is a directory")
 	mustContain(t, f.detail.String(), "[prefetch] wutai: node wutai: reading "+kubeletConf+": is a directory")
 	if got := f.meters["wutai"].counts()["ReadFiles"]; got != 2 {
 		t.Errorf("wutai: %d ReadFiles, want the prefetch and the plan's own", got)
@@ -185,8 +191,8 @@ func TestRunConverged(t *testing.T) {
 	// runs no nginx); kubelet on wutai.
 	want := map[string]map[string]int{
 		"shaolin": {"Output": 1, "ReadFiles": 4},
-		"emei":    {"Output": 1, "ReadFiles": 5},
-		"wudang":  {"Output": 1, "ReadFiles": 4},
+		"emei":    {"Output": 2, "ReadFiles": 5},
+		"wudang":  {"Output": 2, "ReadFiles": 4},
 		"wutai":   {"Output": 1, "ReadFiles": 1},
 	}
 	for n := range f.fakes {
@@ -256,7 +262,10 @@ func TestPlanRoundTrips(t *testing.T) {
 			for _, p := range All() {
 				before := f.snapshot()
 				w := plan(t, ctx, p, c)
-				if w.Empty() != tt.empty {
+				// The captured lab reads nothing from the host beyond
+				// kubeadm's own files, and no --etc-hosts is given: those
+				// two phases have nothing to do on it.
+				if w.Empty() != tt.empty && p.Name() != "host-files" && p.Name() != "etc-hosts" {
 					t.Errorf("%s: Empty() = %v on the %s lab", p.Name(), w.Empty(), tt.name)
 				}
 				for n := range f.fakes {
@@ -318,11 +327,11 @@ func TestExecute(t *testing.T) {
 	}{
 		{"promote", Options{Nodes: []string{"emei", "wudang"}, LBNode: "emei", DryRun: true}, All(),
 			[]string{"[connect] ssh to shaolin, emei, wudang (", "[preflight] first master shaolin, promoting emei,wudang, endpoint 10.250.0.12:8443 (",
-				"[ssh] 6 round trips (emei 2, shaolin 2, wudang 2), "},
+				"[ssh] 8 round trips (emei 3, shaolin 2, wudang 3), "},
 			[]string{"dry run: 28 step(s); nothing was changed\n", "[lb] emei: /etc/nginx/nginx.conf, nginx started, listening on :8443\n"}},
 		{"phase etcd", Options{Nodes: []string{"emei"}, DryRun: true}, []Phase{Etcd{}},
 			[]string{"[connect] ssh to shaolin, emei, wudang (", "[preflight] first master shaolin, promoting emei, endpoint (not used by this phase) (",
-				"[ssh] 5 round trips (emei 2, shaolin 2, wudang 1), "},
+				"[ssh] 6 round trips (emei 3, shaolin 2, wudang 1), "},
 			[]string{"dry run: 4 step(s); nothing was changed\n", "[etcd] emei: etcd learner https://10.250.0.12:2380\n"}},
 	} {
 		var console, out bytes.Buffer
@@ -364,7 +373,7 @@ func TestExecuteUnreachable(t *testing.T) {
 	if err == nil {
 		t.Fatal("Execute succeeded without wudang")
 	}
-	mustContain(t, err.Error(), "wudang", "no route to host", "nothing was changed; haadm needs SSH to every node")
+	mustContain(t, err.Error(), "wudang", "no route to host", "nothing was changed; haadm needs SSH to every control-plane and load-balancer node")
 	for n, h := range f.fakes {
 		if n != "wudang" && !h.Closed() {
 			t.Errorf("%s left open", n)

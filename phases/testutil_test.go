@@ -378,8 +378,14 @@ func newFixture(t *testing.T, s setup) *fixture {
 				"2: eth0    inet %s/24 brd 10.250.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n", ni.IP),
 			nginx:       healthyNginx,
 			nginxActive: "inactive\n",
+			freeKiB:     "52428800\n",
+			resolved:    "-\n",
 		}
 		f.respondProbe(name)
+		// Every image the static pods need is there; nginx takes the
+		// rendered configuration.
+		h.Respond("if crictl inspecti", "", nil)
+		h.Respond("t=$(mktemp /tmp/haadm-nginx-", "", nil)
 	}
 	t.Cleanup(c.closeEtcd)
 	return f
@@ -399,6 +405,8 @@ type probe struct {
 	etcdData    string // ls -A /var/lib/etcd
 	nginx       string // nginx -V and its modules, or haadm-no-nginx
 	nginxActive string // systemctl is-active nginx: active, inactive, ...
+	freeKiB     string // df -Pk /var/lib: available KiB
+	resolved    string // what the endpoint's name resolves to; "-" when it needs none
 }
 
 // healthyNginx is Debian's nginx with the stream module, as the probe sees it.
@@ -422,7 +430,7 @@ func (f *fixture) respondProbe(nodeName string) {
 	f.mu.Lock()
 	p := *f.probes[nodeName]
 	f.mu.Unlock()
-	f.fakes[nodeName].Respond("ip -o addr show", strings.Join([]string{p.addrs, p.listen, p.etcdData, p.nginx, p.nginxActive}, probeSep), nil)
+	f.fakes[nodeName].Respond("ip -o addr show", strings.Join([]string{p.addrs, p.listen, p.etcdData, p.nginx, p.nginxActive, p.freeKiB, p.resolved}, probeSep), nil)
 }
 
 // meter counts the calls that reach a node, by method: each is one round

@@ -18,7 +18,15 @@ type Work struct {
 	// files may go in parallel; anything that restarts a component or
 	// changes membership goes one node at a time.
 	PerNode bool
+	// Left lists the Optional steps that failed, for the operator to
+	// re-run; apply fills it.
+	Left []string
+	mu   sync.Mutex
 }
+
+// maxBatch bounds how many Batch steps run at once: enough to make a large
+// fleet of workers quick, few enough for the API and the operator's SSH.
+const maxBatch = 5
 
 // Step is one group of changes on one node (or on the cluster when Node is
 // ""), e.g. "17 files" or "add etcd learner".
@@ -31,6 +39,13 @@ type Step struct {
 	// Wait marks a step that only waits for something an earlier step
 	// started; a plan of waits alone is no work.
 	Wait bool
+	// Batch steps next to each other run at the same time (maxBatch at
+	// most): independent nodes, such as workers after the control plane.
+	Batch bool
+	// Optional steps may fail without stopping the run: the failure is
+	// reported and left for a re-run (a worker that is down must not hold
+	// up the control plane).
+	Optional bool
 	// Do makes the change; it is safe to repeat.
 	Do func(ctx context.Context) error
 }
@@ -69,30 +84,59 @@ func (w *Work) apply(ctx context.Context, phase string, log *Progress) error {
 		log.Step(phase, s.Node, time.Since(t0), s.What)
 		return nil
 	}
-	if !w.PerNode {
+	if w.PerNode {
+		var order []string
+		byNode := map[string][]Step{}
 		for _, s := range w.Steps {
-			if err := run(s); err != nil {
+			if _, ok := byNode[s.Node]; !ok {
+				order = append(order, s.Node)
+			}
+			byNode[s.Node] = append(byNode[s.Node], s)
+		}
+		return forEach(len(order), func(i int) error {
+			for _, s := range byNode[order[i]] {
+				if err := w.runStep(ctx, phase, log, s, run); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	for i := 0; i < len(w.Steps); i++ {
+		if !w.Steps[i].Batch {
+			if err := w.runStep(ctx, phase, log, w.Steps[i], run); err != nil {
 				return err
 			}
+			continue
 		}
-		return nil
+		j := i
+		for j < len(w.Steps) && w.Steps[j].Batch {
+			j++
+		}
+		batch := w.Steps[i:j]
+		sem := make(chan struct{}, maxBatch)
+		if err := forEach(len(batch), func(k int) error {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			return w.runStep(ctx, phase, log, batch[k], run)
+		}); err != nil {
+			return err
+		}
+		i = j - 1
 	}
-	var order []string
-	byNode := map[string][]Step{}
-	for _, s := range w.Steps {
-		if _, ok := byNode[s.Node]; !ok {
-			order = append(order, s.Node)
-		}
-		byNode[s.Node] = append(byNode[s.Node], s)
+	return nil
+}
+
+// runStep runs s; an Optional step's failure is kept in Left instead.
+func (w *Work) runStep(ctx context.Context, phase string, log *Progress, s Step, run func(Step) error) error {
+	err := run(s)
+	if err == nil || !s.Optional || ctx.Err() != nil {
+		return err
 	}
-	return forEach(len(order), func(i int) error {
-		for _, s := range byNode[order[i]] {
-			if err := run(s); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.Left = append(w.Left, phase+": "+err.Error())
+	return nil
 }
 
 // forEach runs fn(0..n-1) concurrently, for work on independent nodes, and

@@ -16,13 +16,7 @@ import (
 )
 
 // Well-known names kubeadm uses.
-const (
-	// advertiseAnnotation is set by kubeadm on the kube-apiserver static
-	// pod: the exact host:port the apiserver advertises, which may differ
-	// from the node's InternalIP on multi-homed machines.
-	advertiseAnnotation = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
-	apiserverSelector   = "component=kube-apiserver,tier=control-plane"
-)
+const ()
 
 // cmRef names a ConfigMap and the key of its kubeconfig.
 type cmRef struct{ namespace, name, key string }
@@ -129,7 +123,7 @@ func fetchAPI(ctx context.Context, in *Inputs) *apiData {
 		})
 	}
 	call(func(ctx context.Context) {
-		pods, err := core.Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: apiserverSelector})
+		pods, err := core.Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: controlplane.APIServerSelector})
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -140,7 +134,7 @@ func fetchAPI(ctx context.Context, in *Inputs) *apiData {
 			if p.Spec.NodeName == "" {
 				continue
 			}
-			d.advertise[p.Spec.NodeName] = p.Annotations[advertiseAnnotation]
+			d.advertise[p.Spec.NodeName] = p.Annotations[controlplane.AdvertiseAnnotation]
 		}
 	})
 	wg.Wait()

@@ -445,3 +445,27 @@ func TestCollectExpiredCerts(t *testing.T) {
 		t.Errorf("verdict %s:\n  %s", r.Verdict, strings.Join(r.Reasons, "\n  "))
 	}
 }
+
+// TestCollectHAWithoutKubeProxy: a cluster that runs without kube-proxy
+// (Cilium's replacement, kube-router, kubeadm's skipPhases addon/kube-proxy)
+// has no kube-proxy ConfigMap; that is not a reason to call it degraded.
+func TestCollectHAWithoutKubeProxy(t *testing.T) {
+	e := haEnv(t)
+	delete(e.cms, "kube-proxy")
+	r := Collect(t.Context(), e.inputs(t))
+	if r.Verdict != VerdictHA {
+		t.Errorf("verdict %s, want ha:\n  %s", r.Verdict, strings.Join(r.Reasons, "\n  "))
+	}
+	var row *ConfigMap
+	for i := range r.ConfigMaps {
+		if r.ConfigMaps[i].Name == "kube-system/kube-proxy" {
+			row = &r.ConfigMaps[i]
+		}
+	}
+	if row == nil || !row.Absent || !row.OK || row.Error != "" {
+		t.Errorf("kube-proxy row: %+v, want absent and ok", row)
+	}
+	if !strings.Contains(string(render(t, r)), "not present: no kube-proxy") {
+		t.Errorf("table does not say kube-proxy is absent:\n%s", render(t, r))
+	}
+}

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/internal/testkit"
 	"github.com/haadm/haadm/node"
 )
@@ -61,7 +62,7 @@ func apiserverPod(t *testing.T, name, ip string) *corev1.Pod {
 	testkit.DecodeYAML(t, testkit.Lab+"/shaolin/etc/kubernetes/manifests/kube-apiserver.yaml", pod)
 	pod.Name = "kube-apiserver-" + name
 	pod.Spec.NodeName = name
-	pod.Annotations[advertiseAnnotation] = ip + ":6443"
+	pod.Annotations[controlplane.AdvertiseAnnotation] = ip + ":6443"
 	return pod
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/haadm/haadm/controlplane"
@@ -139,6 +140,10 @@ func configMapRows(t *topology, d *apiData) []ConfigMap {
 		rows = append(rows, row)
 		r := &rows[len(rows)-1]
 		if err := d.cmErrs[ref.String()]; err != nil {
+			if ref.name == "kube-proxy" && apierrors.IsNotFound(err) {
+				r.Absent, r.OK = true, true
+				continue
+			}
 			r.Error = err.Error()
 			continue
 		}

@@ -169,7 +169,11 @@ type ConfigMap struct {
 	// Signed (cluster-info only) says whether jws-kubeconfig-* signatures
 	// are present. It does not count in the verdict: a cluster without
 	// bootstrap tokens has no signatures, and that is fine.
-	Signed *bool  `json:"signed,omitempty" yaml:"signed,omitempty"`
+	Signed *bool `json:"signed,omitempty" yaml:"signed,omitempty"`
+	// Absent: the cluster has no such ConfigMap, which is right for
+	// kube-proxy on a cluster that runs without it (Cilium's replacement,
+	// kube-router). It counts as OK.
+	Absent bool   `json:"absent,omitempty" yaml:"absent,omitempty"`
 	Error  string `json:"error,omitempty" yaml:"error,omitempty"`
 }
 

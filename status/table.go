@@ -106,7 +106,11 @@ func configMapTable(b *bytes.Buffer, rows []ConfigMap) {
 				if !c.OK {
 					want = c.Want
 				}
-				row(c.Name, c.Key, c.Server, c.Target, yesNo(c.OK), signed, want, c.Error)
+				server := c.Server
+				if c.Absent {
+					server = "(not present: no kube-proxy)"
+				}
+				row(c.Name, c.Key, server, c.Target, yesNo(c.OK), signed, want, c.Error)
 			}
 		})
 }

@@ -1,0 +1,95 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/haadm/haadm/node"
+)
+
+// EtcHosts writes the endpoint's name into /etc/hosts on every node, for
+// sites without DNS for it (the seed's setup did this by hand for
+// kubernetes.default.svc): kubelets, kube-proxy and admins resolve the name
+// once they are pointed at it, so it comes first. Only with --etc-hosts.
+type EtcHosts struct{}
+
+func (EtcHosts) Name() string { return "etc-hosts" }
+func (EtcHosts) Description() string {
+	return "the endpoint's name in /etc/hosts of every node (only with --etc-hosts ADDRESS)"
+}
+func (EtcHosts) Uses() Uses { return UsesEndpoint }
+
+const etcHosts = "/etc/hosts"
+
+// etcHostsMarker ends the line haadm owns, so that a later run (or a
+// rollback) finds it and nothing else.
+const etcHostsMarker = "# haadm: controlPlaneEndpoint"
+
+func (EtcHosts) Reads(c *Cluster) map[string][]string {
+	out := map[string][]string{}
+	if c.Opts.EtcHosts == "" {
+		return out
+	}
+	for _, n := range c.HostNames() {
+		out[n] = []string{etcHosts}
+	}
+	return out
+}
+
+func (EtcHosts) Plan(ctx context.Context, c *Cluster) (*Work, error) {
+	w := &Work{PerNode: true}
+	if c.Opts.EtcHosts == "" {
+		return w, nil
+	}
+	names := c.HostNames()
+	steps := make([]*Step, len(names))
+	if err := forEach(len(names), func(i int) error {
+		n := names[i]
+		h := c.Host(n)
+		if h == nil {
+			return nil // a worker left out of this run
+		}
+		have, err := h.ReadFiles(ctx, []string{etcHosts})
+		if err != nil {
+			return err
+		}
+		cur := have[etcHosts]
+		want := withHostsEntry(cur.Data, c.Opts.EtcHosts, c.EndpointHost)
+		if string(want) == string(cur.Data) {
+			return nil
+		}
+		f := node.File{Path: etcHosts, Data: want, Mode: modeOr(cur.Mode, 0o644), UID: cur.UID, GID: cur.GID}
+		steps[i] = &Step{
+			Node: n, What: fmt.Sprintf("%s: %s %s", etcHosts, c.Opts.EtcHosts, c.EndpointHost),
+			Details: []string{fileDetail(etcHosts, have, want, "the endpoint's name")},
+			Do:      func(ctx context.Context) error { return h.WriteFiles(ctx, []node.File{f}) },
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, s := range steps {
+		if s != nil {
+			w.add(*s)
+		}
+	}
+	return w, nil
+}
+
+// withHostsEntry is hosts with haadm's line for name set to addr, and any
+// older line of haadm's dropped; the operator's own lines stay as they are.
+func withHostsEntry(hosts []byte, addr, name string) []byte {
+	var out []string
+	for _, l := range strings.SplitAfter(string(hosts), "\n") {
+		if l == "" || strings.Contains(l, etcHostsMarker) {
+			continue
+		}
+		out = append(out, l)
+	}
+	if len(out) > 0 && !strings.HasSuffix(out[len(out)-1], "\n") {
+		out[len(out)-1] += "\n"
+	}
+	out = append(out, addr+" "+name+" "+etcHostsMarker+"\n")
+	return []byte(strings.Join(out, ""))
+}
