@@ -575,9 +575,19 @@ func TestE2E(t *testing.T) {
 						t.Errorf("%s %s: %q, shaolin has %q", n, f, b, a)
 					}
 				}
-				if out := l.ssh(t, n, "crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps -q --name kube-scheduler --state running"); strings.TrimSpace(out) == "" {
-					t.Errorf("%s: kube-scheduler (with --config) is not running", n)
-				}
+				// The scheduler runs with its --config file: its mirror pod is Ready.
+				waitFor(t, 2*time.Minute, n+"'s kube-scheduler Ready", func() bool {
+					p, err := l.kube(t, "").CoreV1().Pods("kube-system").Get(ctx, "kube-scheduler-"+n, metav1.GetOptions{})
+					if err != nil {
+						return false
+					}
+					for _, c := range p.Status.Conditions {
+						if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+							return true
+						}
+					}
+					return false
+				})
 			}
 		})
 	}
@@ -618,6 +628,17 @@ func TestE2E(t *testing.T) {
 		defer func() {
 			l.ssh(t, "wudang", "mv /etc/kubernetes/etcd.yaml.stopped /etc/kubernetes/manifests/etcd.yaml")
 			waitFor(t, 3*time.Minute, "wudang's etcd healthy again", func() bool { return l.healthyMembers("emei") == 3 })
+			// Its apiserver lost its local etcd and may be restarting: the
+			// next test needs every apiserver back.
+			waitFor(t, 3*time.Minute, "every apiserver ready again", func() bool {
+				for n, ip := range l.ips {
+					out, _ := exec.Command("ssh", "-F", l.sshConfig, n, "curl -sk --max-time 3 https://"+ip+":"+l.apiPort+"/readyz").CombinedOutput()
+					if strings.TrimSpace(string(out)) != "ok" {
+						return false
+					}
+				}
+				return true
+			})
 		}()
 		waitFor(t, 2*time.Minute, "wudang's etcd down", func() bool {
 			out, _ := exec.Command("ssh", "-F", l.sshConfig, "wudang", "ss -Htln 'sport = :2379'").CombinedOutput()

@@ -286,3 +286,33 @@ func TestKubeProxyRolled(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterConfigWithoutKubeProxy: a cluster without kube-proxy (Cilium's
+// replacement, kube-router) has neither its ConfigMap nor its DaemonSet;
+// the phase points the rest at the endpoint and is done.
+func TestClusterConfigWithoutKubeProxy(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{})
+	ctx := testCtx(t, 10*time.Second)
+	if err := f.kube.CoreV1().ConfigMaps("kube-system").Delete(ctx, "kube-proxy", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.kube.AppsV1().DaemonSets("kube-system").Delete(ctx, "kube-proxy", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.runBootstrapSigner()
+	_, why, err := check(ctx, ClusterConfig{}, f.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(why, "kube-proxy") {
+		t.Errorf("plan touches kube-proxy: %s", why)
+	}
+	mustContain(t, why, "kube-system/kubeadm-config: controlPlaneEndpoint", "kube-public/cluster-info: server")
+	if err := apply(ctx, ClusterConfig{}, f.c); err != nil {
+		t.Fatal(err)
+	}
+	if done, why, err := check(ctx, ClusterConfig{}, f.c); err != nil || !done {
+		t.Errorf("after apply: %v %s %v", done, why, err)
+	}
+}

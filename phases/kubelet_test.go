@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/haadm/haadm/lb"
+	"github.com/haadm/haadm/certs"
 	"github.com/haadm/haadm/node"
 )
 
@@ -304,4 +305,46 @@ func TestKubeletTargets(t *testing.T) {
 			t.Errorf("%s mode: plan = %v, %q, %v; want %q", f.c.Opts.LBMode, done, why, err, strings.Join(tt.want, ", "))
 		}
 	}
+}
+
+// TestKubeletWorkerLeftForARerun: a worker that cannot reach the endpoint
+// (a firewall on the LB port) keeps its kubelet.conf and is left for a
+// re-run; the masters' kubelets are done all the same, and first.
+func TestKubeletWorkerLeftForARerun(t *testing.T) {
+	t.Parallel()
+	f := certifiedFixture(t, setup{Worker: true})
+	f.renewLeaseOnRestart()
+	f.serveAPIServer("emei", emeiIP+":6443", http.StatusOK)
+	f.serveAPIServer("wudang", wudangIP+":6443", http.StatusOK)
+	// No LB answers at emei:8443, from wutai or anywhere.
+	before, _ := f.file("wutai", kubeletConf)
+	ctx := testCtx(t, 30*time.Second)
+	w := plan(t, ctx, Kubelet{}, f.c)
+	if s := w.Steps[len(w.Steps)-1]; s.Node != "wutai" || !s.Batch || !s.Optional {
+		t.Fatalf("the worker's step: %+v, want it last, batched and optional", s)
+	}
+	if err := w.apply(ctx, "kubelet", f.c.Log); err != nil {
+		t.Fatalf("a worker stopped the phase: %v", err)
+	}
+	if len(w.Left) != 1 || !strings.Contains(w.Left[0], "node wutai: ") || !strings.Contains(w.Left[0], "https://10.250.0.12:8443 does not answer from this node") {
+		t.Errorf("left for a re-run: %q", w.Left)
+	}
+	if after, _ := f.file("wutai", kubeletConf); !bytes.Equal(after, before) {
+		t.Error("wutai's kubelet.conf changed")
+	}
+	for _, n := range []string{"emei", "wudang"} {
+		if got := server(t, f, n); got != "https://10.250.0.1"+map[string]string{"emei": "2", "wudang": "3"}[n]+":6443" {
+			t.Errorf("%s's kubelet.conf: %s", n, got)
+		}
+	}
+}
+
+func server(t *testing.T, f *fixture, n string) string {
+	t.Helper()
+	b, _ := f.file(n, kubeletConf)
+	s, err := certs.Server(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

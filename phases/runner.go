@@ -63,6 +63,9 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 	}
 	if c.Opts.DryRun {
 		printPlans(out, list, plans)
+		for _, name := range keys(c.skipped) {
+			fmt.Fprintf(out, "note: worker %s is not reached (%v): a real run would leave it for a re-run\n", name, c.skipped[name])
+		}
 		return nil
 	}
 	if len(pending) == 0 {

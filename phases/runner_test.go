@@ -383,3 +383,38 @@ func TestExecuteUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestExecuteUnreachableWorker: a worker that SSH cannot reach does not
+// hold up the control plane: the run goes on without it and ends with an
+// error that names it and says to re-run.
+func TestExecuteUnreachableWorker(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{Worker: true})
+	f.startEtcd()
+	scriptNginx(f, "emei", false, nil)
+	dial := func(_ context.Context, name string) (node.Host, error) {
+		if name == "wutai" {
+			return nil, errors.New("dial tcp 10.250.0.14:22: connect: no route to host")
+		}
+		return f.meters[name], nil
+	}
+	var console, out bytes.Buffer
+	opts := f.c.Opts
+	opts.DryRun = true
+	if err := Execute(testCtx(t, 30*time.Second), f.kube, dial, opts, All(), NewProgress(&console, &bytes.Buffer{}), &out); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, console.String(), "[connect] wutai: unreachable, left for a re-run")
+	mustContain(t, out.String(), "note: worker wutai is not reached")
+	// The control plane's plan is all there.
+	mustContain(t, out.String(), "[etcd] emei: etcd learner", "[kubelet] emei: kubelet.conf")
+	if strings.Contains(out.String(), "] wutai:") {
+		t.Errorf("a plan for the unreachable worker:\n%s", out.String())
+	}
+	// A real run ends with an error that names it and says to re-run.
+	if err := leftover(&Cluster{skipped: map[string]error{"wutai": errors.New("no route to host")}}, []string{"kubelet: node kunlun: timed out"}); err == nil {
+		t.Error("no error for workers left out")
+	} else {
+		mustContain(t, err.Error(), "the control plane is done, but 2 worker(s) are left for a re-run", "node wutai: not reached: no route to host", "node kunlun: timed out")
+	}
+}
