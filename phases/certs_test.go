@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/internal/testkit"
 	"github.com/haadm/haadm/node"
 )
 
@@ -276,7 +277,7 @@ func TestCertsRepair(t *testing.T) {
 	if err := apply(t.Context(), Certs{}, base.c); err != nil {
 		t.Fatal(err)
 	}
-	_, _, otherEtcdCA, err := newTestCA("etcd-ca") // same name as the cluster's, other key
+	_, _, otherEtcdCA, err := testkit.NewCA("etcd-ca") // same name as the cluster's, other key
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/certs"
+	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 )
 

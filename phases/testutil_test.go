@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 	"io/fs"
 	"log"
 	"maps"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -45,18 +42,18 @@ import (
 
 	"github.com/haadm/haadm/certs"
 	"github.com/haadm/haadm/controlplane"
+	"github.com/haadm/haadm/internal/testkit"
 	"github.com/haadm/haadm/node"
 )
 
 // The lab the fixtures are made from: a real kubeadm v1.36.3 cluster whose
 // first master is shaolin, with emei and wudang joined as workers.
 const (
-	labDir     = "../testdata/v1.36"
-	shaolinIP  = "10.250.0.11"
-	emeiIP     = "10.250.0.12"
-	wudangIP   = "10.250.0.13"
+	shaolinIP  = testkit.ShaolinIP
+	emeiIP     = testkit.EmeiIP
+	wudangIP   = testkit.WudangIP
 	wutaiIP    = "10.250.0.14" // a fourth node, added by hand: a worker that stays one
-	labVersion = "v1.36.3"
+	labVersion = testkit.LabVersion
 	// A bootstrap token that signs cluster-info; the lab's real tokens are
 	// not captured, so the fixture brings its own.
 	tokenID     = "abcdef"
@@ -102,7 +99,7 @@ func getLab(t *testing.T) *lab {
 func buildLab() (*lab, error) {
 	l := &lab{files: map[string]map[string][]byte{}}
 	read := func(p string) []byte {
-		b, err := os.ReadFile(filepath.Join(labDir, p))
+		b, err := testkit.ReadTestdata(testkit.Lab + "/" + p)
 		if err != nil {
 			panic(err)
 		}
@@ -113,11 +110,11 @@ func buildLab() (*lab, error) {
 	if l.ca, err = certs.LoadCA(l.caPEM, read("kubeadm-pki/ca.key")); err != nil {
 		return nil, err
 	}
-	fpPEM, fpKey, fpCA, err := newTestCA("front-proxy-ca")
+	fpPEM, fpKey, fpCA, err := testkit.NewCA("front-proxy-ca")
 	if err != nil {
 		return nil, err
 	}
-	etcdPEM, etcdKey, etcdCA, err := newTestCA("etcd-ca")
+	etcdPEM, etcdKey, etcdCA, err := testkit.NewCA("etcd-ca")
 	if err != nil {
 		return nil, err
 	}
@@ -133,26 +130,19 @@ func buildLab() (*lab, error) {
 	}
 
 	for _, n := range []string{"shaolin", "emei", "wudang"} {
+		captured, err := testkit.LabFiles(n)
+		if err != nil {
+			return nil, err
+		}
 		files := map[string][]byte{}
-		root := filepath.Join(labDir, n)
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			abs := "/" + filepath.ToSlash(rel)
+		for abs, b := range captured {
 			if strings.HasPrefix(abs, pkiDir+"/") {
-				return nil // made consistent below
+				continue // made consistent below
 			}
-			b := read(filepath.Join(n, rel))
 			if strings.HasSuffix(abs, ".conf") {
 				b = swapCA(b)
 			}
 			files[abs] = b
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 		files[pkiDir+"/ca.crt"] = l.caPEM // what kubeadm join leaves on a worker
 		l.files[n] = files
@@ -182,7 +172,7 @@ func buildLab() (*lab, error) {
 		if err != nil {
 			return nil, err
 		}
-		crt, key, err := issueLeaf(ca, certs.SpecOf(captured), time.Now())
+		crt, key, err := testkit.IssueLeaf(ca, certs.SpecOf(captured), time.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -197,57 +187,6 @@ func buildLab() (*lab, error) {
 	return l, nil
 }
 
-// newTestCA makes a self-signed CA the way kubeadm does (RSA-2048, ten years,
-// the CN also as DNS SAN).
-func newTestCA(cn string) (certPEM, keyPEM []byte, ca *certs.CA, err error) {
-	key, err := certs.NewKey(certs.RSA2048)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		DNSNames:              []string{cn},
-		NotBefore:             now.Add(-certs.Backdate).UTC(),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour).UTC(),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if keyPEM, err = certs.EncodeKeyPEM(key); err != nil {
-		return nil, nil, nil, err
-	}
-	return certs.EncodeCertPEM(cert), keyPEM, &certs.CA{Cert: cert, Key: key}, nil
-}
-
-// issueLeaf signs spec with a fresh key the way the certs phase does, valid
-// from notBefore for a year.
-func issueLeaf(ca *certs.CA, spec certs.Spec, notBefore time.Time) (crtPEM, keyPEM []byte, err error) {
-	key, err := certs.NewKey(certs.RSA2048)
-	if err != nil {
-		return nil, nil, err
-	}
-	nb, validity := certs.KubeadmWindow(notBefore, certs.DefaultValidity)
-	if crtPEM, err = certs.Issue(ca, spec, key, nb, validity); err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err = certs.EncodeKeyPEM(key)
-	return crtPEM, keyPEM, err
-}
-
 // fileMode is how kubeadm leaves a file: secrets and static pods 0600.
 func fileMode(path string) fs.FileMode {
 	switch {
@@ -255,39 +194,6 @@ func fileMode(path string) fs.FileMode {
 		return 0o600
 	}
 	return 0o644
-}
-
-// fakeNet is the lab's bridge: every node reaches every address, and the
-// tests decide which address answers (an httptest server, an embedded etcd).
-// A loopback address is the node's own: routeFrom serves it for one node.
-type fakeNet struct {
-	mu     sync.Mutex
-	routes map[string]string // "10.250.0.12:6443" or "emei>127.0.0.1:6444" -> "127.0.0.1:41234"
-}
-
-func (n *fakeNet) route(addr, to string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.routes[addr] = to
-}
-
-func (n *fakeNet) routeFrom(nodeName, addr, to string) { n.route(nodeName+">"+addr, to) }
-
-// dialer is what nodeName's DialContext does.
-func (n *fakeNet) dialer(nodeName string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		n.mu.Lock()
-		to, ok := n.routes[nodeName+">"+addr]
-		if !ok {
-			to, ok = n.routes[addr]
-		}
-		n.mu.Unlock()
-		if !ok {
-			return nil, fmt.Errorf("dial %s %s: connection refused", network, addr)
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, to)
-	}
 }
 
 // setup says what the fixture looks like; the zero value is the lab as
@@ -315,7 +221,7 @@ type fixture struct {
 	kube            *fake.Clientset
 	fakes           map[string]*node.Fake
 	meters          map[string]*meter
-	net             *fakeNet
+	net             *testkit.Net
 	console, detail *bytes.Buffer
 
 	mu       sync.Mutex
@@ -344,7 +250,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 		t.Fatalf("Discover: %v", err)
 	}
 	f := &fixture{t: t, lab: l, c: c, kube: kube, fakes: map[string]*node.Fake{}, meters: map[string]*meter{},
-		net: &fakeNet{routes: map[string]string{}}, console: &bytes.Buffer{}, detail: &bytes.Buffer{},
+		net: testkit.NewNet(), console: &bytes.Buffer{}, detail: &bytes.Buffer{},
 		handlers: map[string][]handler{}, probes: map[string]*probe{}}
 	c.Log = NewProgress(f.console, f.detail)
 	for name, ni := range c.Nodes {
@@ -368,7 +274,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 			}
 			return "", &node.CmdError{Node: name, Cmd: cmd, ExitCode: 127, Stderr: []byte("fake node " + name + ": unexpected command")}
 		})
-		h.SetDial(f.net.dialer(name))
+		h.SetDial(f.net.Dialer(name))
 		f.fakes[name] = h
 		f.meters[name] = &meter{Host: h, n: map[string]int{}}
 		c.Hosts[name] = f.meters[name]
@@ -741,9 +647,9 @@ func (f *fixture) serveAPIServer(nodeName, addr string, status int) *httptest.Se
 	srv.Start()
 	f.t.Cleanup(srv.Close)
 	if from, a, ok := strings.Cut(addr, ">"); ok {
-		f.net.routeFrom(from, a, srv.Listener.Addr().String())
+		f.net.RouteFrom(from, a, srv.Listener.Addr().String())
 	} else {
-		f.net.route(addr, srv.Listener.Addr().String())
+		f.net.Route(addr, srv.Listener.Addr().String())
 	}
 	return srv
 }
@@ -862,7 +768,7 @@ func (f *fixture) startEtcd() *embed.Etcd {
 	case <-time.After(20 * time.Second):
 		f.t.Fatal("etcd not ready after 20s")
 	}
-	f.net.route(net.JoinHostPort(shaolinIP, "2379"), client)
+	f.net.Route(net.JoinHostPort(shaolinIP, "2379"), client)
 	return e
 }
 
