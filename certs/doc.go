@@ -4,7 +4,7 @@
 //
 // Everything is pure: PEM bytes and cluster facts in, PEM bytes out. Time is
 // passed in by the caller and randomness comes from crypto/rand, so phases
-// stay testable and the dry-run recorder sees exactly what would be written.
+// stay testable and a dry run shows exactly what would be written.
 //
 // The specs follow kubeadm v1.36 (cmd/kubeadm/app/phases/certs and
 // util/pkiutil); the tests compare them with certificates written by a real

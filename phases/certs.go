@@ -29,8 +29,10 @@ func (Certs) Description() string {
 }
 func (Certs) Uses() Uses { return UsesEndpoint }
 
-// certRenewMargin: a certificate that expires sooner is re-issued rather than copied forward.
-const certRenewMargin = 30 * 24 * time.Hour
+// certRenewMargin: a certificate that expires sooner is re-issued rather
+// than kept; a third of the validity when that is shorter, or a cluster
+// with month-long certificates would re-issue them on every run.
+func (c *Cluster) certRenewMargin() time.Duration { return min(30*24*time.Hour, c.certValidity()/3) }
 
 // leaf is one certificate a master must hold.
 type leaf struct {
@@ -168,7 +170,7 @@ func planNodeCerts(ctx context.Context, c *Cluster, src *source, m NodeInfo, now
 		default:
 			// Never drop a SAN somebody added by hand.
 			l.spec = unionSANs(l.spec, certs.SpecOf(cert))
-			if ok, err := certs.Matches(cert, l.spec, l.ca.Cert, now, certRenewMargin); !ok {
+			if ok, err := certs.Matches(cert, l.spec, l.ca.Cert, now, c.certRenewMargin()); !ok {
 				why = fmt.Sprint(err)
 			}
 		}

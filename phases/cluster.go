@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -77,6 +78,15 @@ type Cluster struct {
 	// apiPort is the port the apiservers listen on, as kubeadm advertises
 	// it on the first master's apiserver pod (its bindPort).
 	apiPort int
+	// portErr says why apiPort is the default: preflight compares it with
+	// the first master's manifest.
+	portErr error
+	// needsImages: the run starts static pods (etcd or control-plane is
+	// in it), so preflight checks and pulls their images.
+	needsImages bool
+	// toPull are the images preflight found missing, by node.
+	toPull map[string][]string
+	mu     sync.Mutex
 	// skipped are workers left out of this run (unreachable), with why.
 	skipped map[string]error
 	// prefetched is closed when the run's prefetch has finished.
@@ -161,6 +171,8 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options, with
 	// from this annotation.
 	if pod, err := kube.CoreV1().Pods("kube-system").Get(ctx, "kube-apiserver-"+first, metav1.GetOptions{}); err == nil {
 		c.apiPort = controlplane.AdvertisedPort(pod.Annotations[controlplane.AdvertiseAnnotation])
+	} else {
+		c.portErr = err
 	}
 	for _, n := range opts.Nodes {
 		ni, ok := c.Nodes[n]

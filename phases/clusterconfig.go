@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/cluster-bootstrap/token/jws"
 
 	"github.com/haadm/haadm/certs"
@@ -69,9 +70,30 @@ func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		kc = kc.DeepCopy()
 		kc.Data[kubeadmcfg.ConfigMapKey] = string(data)
 		w.add(Step{What: "kube-system/kubeadm-config: controlPlaneEndpoint " + c.Opts.Endpoint, Details: []string{diff([]byte(old), data)},
+			// The plan is minutes old by now: read, change, write again,
+			// retried on a conflict with another writer.
 			Do: func(ctx context.Context) error {
-				_, err := cms("kube-system").Update(ctx, kc, metav1.UpdateOptions{})
-				return err
+				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					cur, err := cms("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+					if err != nil {
+						return err
+					}
+					cfg, err := kubeadmcfg.Parse([]byte(cur.Data[kubeadmcfg.ConfigMapKey]))
+					if err != nil {
+						return err
+					}
+					if !cfg.SetEndpoint(c.Opts.Endpoint, sans) {
+						return nil
+					}
+					data, err := cfg.Marshal()
+					if err != nil {
+						return err
+					}
+					cur = cur.DeepCopy()
+					cur.Data[kubeadmcfg.ConfigMapKey] = string(data)
+					_, err = cms("kube-system").Update(ctx, cur, metav1.UpdateOptions{})
+					return err
+				})
 			}})
 	}
 
@@ -94,12 +116,23 @@ func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		if !changed {
 			continue
 		}
-		old := cm.Data[o.key]
-		cm = cm.DeepCopy()
-		cm.Data[o.key] = string(updated)
-		ns := o.ns
-		w.add(Step{What: ns + "/" + o.name + ": server " + endpoint, Details: []string{diff([]byte(old), updated)},
-			Do: func(ctx context.Context) error { _, err := cms(ns).Update(ctx, cm, metav1.UpdateOptions{}); return err }})
+		w.add(Step{What: o.ns + "/" + o.name + ": server " + endpoint, Details: []string{diff([]byte(cm.Data[o.key]), updated)},
+			Do: func(ctx context.Context) error {
+				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					cur, err := cms(o.ns).Get(ctx, o.name, metav1.GetOptions{})
+					if err != nil {
+						return err
+					}
+					updated, changed, err := certs.SetServer([]byte(cur.Data[o.key]), endpoint)
+					if err != nil || !changed {
+						return err
+					}
+					cur = cur.DeepCopy()
+					cur.Data[o.key] = string(updated)
+					_, err = cms(o.ns).Update(ctx, cur, metav1.UpdateOptions{})
+					return err
+				})
+			}})
 	}
 
 	// kube-proxy pods read their kubeconfig at start: roll them once.
@@ -112,16 +145,23 @@ func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	}
 	rolled := false
 	if err == nil && ds.Spec.Template.Annotations[rolloutAnnotation] != c.Opts.Endpoint {
-		ds = ds.DeepCopy()
-		if ds.Spec.Template.Annotations == nil {
-			ds.Spec.Template.Annotations = map[string]string{}
-		}
-		ds.Spec.Template.Annotations[rolloutAnnotation] = c.Opts.Endpoint
 		rolled = true
 		w.add(Step{What: "kube-system/kube-proxy DaemonSet: roll pods", Details: []string{"annotation " + rolloutAnnotation + "=" + c.Opts.Endpoint},
 			Do: func(ctx context.Context) error {
-				_, err := c.Kube.AppsV1().DaemonSets("kube-system").Update(ctx, ds, metav1.UpdateOptions{})
-				return err
+				// A DaemonSet's status changes all the time: read it fresh.
+				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					ds, err := c.Kube.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+					if err != nil || ds.Spec.Template.Annotations[rolloutAnnotation] == c.Opts.Endpoint {
+						return err
+					}
+					ds = ds.DeepCopy()
+					if ds.Spec.Template.Annotations == nil {
+						ds.Spec.Template.Annotations = map[string]string{}
+					}
+					ds.Spec.Template.Annotations[rolloutAnnotation] = c.Opts.Endpoint
+					_, err = c.Kube.AppsV1().DaemonSets("kube-system").Update(ctx, ds, metav1.UpdateOptions{})
+					return err
+				})
 			}})
 	}
 

@@ -114,7 +114,7 @@ func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) 
 	for _, p := range order {
 		var data []byte
 		if want, ok := kcs[p]; ok {
-			if h, ok := have[p]; ok && kubeconfigMatches(h.Data, want, src.ca.Cert) {
+			if h, ok := have[p]; ok && kubeconfigMatches(h.Data, want, src.ca.Cert, c.certRenewMargin()) {
 				continue
 			}
 			if data, err = renderKubeconfig(c, src, want); err != nil {
@@ -132,20 +132,7 @@ func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) 
 		files = append(files, node.File{Path: p, Data: data, Mode: 0o600})
 		details = append(details, fileDetail(p, have, data, "to write"))
 	}
-	if len(files) == 0 {
-		return nil, nil
-	}
-	return []Step{{
-		Node: n.Name, What: fmt.Sprintf("%d files (%s)", len(files), shortList(files)), Details: details,
-		Do: func(ctx context.Context) error {
-			// The apiserver talks to its local etcd member: without a
-			// started one it would never be ready.
-			if err := c.checkLocalMember(ctx, n); err != nil {
-				return err
-			}
-			return c.Host(n.Name).WriteFiles(ctx, files)
-		},
-	}, {
+	wait := Step{
 		Node: n.Name, What: "kube-apiserver ready", Wait: true,
 		Do: func(ctx context.Context) error {
 			addr := controlplane.HostPort(n.IP, c.APIServerPort())
@@ -157,7 +144,31 @@ func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) 
 			}
 			return nil
 		},
-	}}, nil
+	}
+	if len(files) == 0 {
+		// Everything is written, but a run stopped before the apiserver
+		// answered would otherwise look done: ask it.
+		if ok, _, _ := c.readyz(ctx, n.Name, controlplane.HostPort(n.IP, c.APIServerPort()), n.IP); !ok {
+			wait.Wait = false
+			wait.What = "kube-apiserver ready (its files are in place, it does not answer yet)"
+			return []Step{wait}, nil
+		}
+		return nil, nil
+	}
+	return []Step{{
+		Node: n.Name, What: fmt.Sprintf("%d files (%s)", len(files), shortList(files)), Details: details,
+		Do: func(ctx context.Context) error {
+			// The apiserver talks to its local etcd member: without a
+			// started one it would never be ready.
+			if err := c.checkLocalMember(ctx, n); err != nil {
+				return err
+			}
+			if err := c.checkHostFiles(ctx, n.Name); err != nil {
+				return err
+			}
+			return c.Host(n.Name).WriteFiles(ctx, files)
+		},
+	}, wait}, nil
 }
 
 // checkLocalMember: node n has a started etcd member.
@@ -178,7 +189,7 @@ func (c *Cluster) checkLocalMember(ctx context.Context, n NodeInfo) error {
 
 // kubeconfigMatches: right server, a client certificate with the right
 // identity signed by ca and not about to expire.
-func kubeconfigMatches(kc []byte, want kubeconfigWant, ca *x509.Certificate) bool {
+func kubeconfigMatches(kc []byte, want kubeconfigWant, ca *x509.Certificate, margin time.Duration) bool {
 	server, err := certs.Server(kc)
 	if err != nil || server != want.server {
 		return false
@@ -191,7 +202,7 @@ func kubeconfigMatches(kc []byte, want kubeconfigWant, ca *x509.Certificate) boo
 	if err != nil {
 		return false
 	}
-	ok, _ := certs.Matches(crt, want.spec, ca, time.Now(), certRenewMargin)
+	ok, _ := certs.Matches(crt, want.spec, ca, time.Now(), margin)
 	return ok
 }
 

@@ -126,6 +126,9 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 			if err := c.checkEtcdCerts(ctx, n); err != nil {
 				return err
 			}
+			if err := c.checkHostFiles(ctx, n.Name); err != nil {
+				return err
+			}
 			if !voter {
 				// A member promoted a moment ago may still be settling;
 				// give etcd a minute to be fully healthy before touching

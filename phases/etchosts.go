@@ -3,6 +3,7 @@ package phases
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/haadm/haadm/node"
@@ -55,6 +56,9 @@ func (EtcHosts) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 			return err
 		}
 		cur := have[etcHosts]
+		if line := otherEntry(cur.Data, c.EndpointHost); line != "" {
+			return fmt.Errorf("node %s: %s already names %s in %q, which would win over haadm's line: remove it, or leave --etc-hosts out if it is right", n, etcHosts, c.EndpointHost, line)
+		}
 		want := withHostsEntry(cur.Data, c.Opts.EtcHosts, c.EndpointHost)
 		if string(want) == string(cur.Data) {
 			return nil
@@ -92,4 +96,19 @@ func withHostsEntry(hosts []byte, addr, name string) []byte {
 	}
 	out = append(out, addr+" "+name+" "+etcHostsMarker+"\n")
 	return []byte(strings.Join(out, ""))
+}
+
+// otherEntry is a line not of haadm's that maps name, if any: resolvers
+// take the first match.
+func otherEntry(hosts []byte, name string) string {
+	for _, l := range strings.Split(string(hosts), "\n") {
+		if strings.Contains(l, etcHostsMarker) {
+			continue
+		}
+		f := strings.Fields(strings.SplitN(l, "#", 2)[0])
+		if len(f) > 1 && slices.Contains(f[1:], name) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
 }

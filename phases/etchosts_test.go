@@ -76,3 +76,22 @@ func TestValidate(t *testing.T) {
 		t.Errorf("valid options refused: %v", err)
 	}
 }
+
+// TestEtcHostsRefusesAnOperatorsLine: a line of the operator's for the
+// same name comes first and would win, so haadm refuses before changing.
+func TestEtcHostsRefusesAnOperatorsLine(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "none", Endpoint: "k8s-api.lab:6443", EtcHosts: "10.250.0.100"}})
+	for n := range f.fakes {
+		f.setFile(n, etcHosts, []byte("127.0.0.1 localhost\n"))
+	}
+	f.setFile("wudang", etcHosts, []byte("127.0.0.1 localhost\n10.9.9.9 k8s-api.lab api # old\n"))
+	_, _, err := check(t.Context(), EtcHosts{}, f.c)
+	if err == nil {
+		t.Fatal("plan passed with an operator's line for the name")
+	}
+	mustContain(t, err.Error(), "node wudang: /etc/hosts already names k8s-api.lab", "10.9.9.9 k8s-api.lab api")
+	if otherEntry([]byte("10.0.0.1 k8s-api.lab.example\n"), "k8s-api.lab") != "" {
+		t.Error("a longer name is not the same name")
+	}
+}

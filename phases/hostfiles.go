@@ -97,11 +97,11 @@ func resolveHostFiles(ctx context.Context, c *Cluster) (*hostSet, error) {
 	var script []string
 	for _, d := range append(slices.Clone(createDirs), copyDirs...) {
 		q := shellQuote(d)
-		script = append(script, "if [ -d "+q+" ]; then stat -c 'D %a %u %g %n' "+q+"; fi")
+		script = append(script, "if [ -d "+q+" ]; then stat -L -c 'D %a %u %g %n' "+q+"; fi")
 	}
 	for _, d := range copyDirs {
 		q := shellQuote(d)
-		script = append(script, "if [ -d "+q+" ]; then find "+q+` -mindepth 1 \( -type d -printf 'D %m %U %G %p\n' \) -o \( -type f -printf 'F %s %p\n' \) -o -printf 'X %y %p\n'; fi`)
+		script = append(script, "if [ -d "+q+" ]; then find -H "+q+` -mindepth 1 \( -type d -printf 'D %m %U %G %p\n' \) -o \( -type f -printf 'F %s %p\n' \) -o -printf 'X %y %p\n'; fi`)
 	}
 	out, err := h.Output(ctx, strings.Join(script, "\n"))
 	if err != nil {
@@ -155,6 +155,19 @@ func resolveHostFiles(ctx context.Context, c *Cluster) (*hostSet, error) {
 				}
 			}
 		}
+	}
+	if len(more) > 0 {
+		// Only regular files: a socket or directory a configuration
+		// names (a KMS socket, say) is not a file to copy.
+		var test []string
+		for _, p := range more {
+			test = append(test, "if [ -f "+shellQuote(p)+" ]; then printf '%s\\n' "+shellQuote(p)+"; fi")
+		}
+		out, err := h.Output(ctx, strings.Join(test, "\n"))
+		if err != nil {
+			return nil, err
+		}
+		more = slices.DeleteFunc(strings.Split(strings.TrimSpace(out), "\n"), func(s string) bool { return s == "" })
 	}
 	if len(more) > 0 {
 		extra, err := h.ReadFiles(ctx, more)
@@ -254,7 +267,7 @@ func planHostFiles(ctx context.Context, c *Cluster, set *hostSet, n string) (*St
 	var check []string
 	for _, d := range set.dirs {
 		q := shellQuote(d.Path)
-		check = append(check, "if [ -d "+q+" ]; then echo "+q+"; fi")
+		check = append(check, "if [ -d "+q+" ]; then printf '%s\\n' "+q+"; fi")
 	}
 	var existing []string
 	if len(check) > 0 {
@@ -262,7 +275,7 @@ func planHostFiles(ctx context.Context, c *Cluster, set *hostSet, n string) (*St
 		if err != nil {
 			return nil, err
 		}
-		existing = strings.Fields(out)
+		existing = strings.Split(strings.TrimSpace(out), "\n")
 	}
 	var files []node.File
 	var details []string
@@ -290,3 +303,24 @@ func planHostFiles(ctx context.Context, c *Cluster, set *hostSet, n string) (*St
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// checkHostFiles refuses to start a member or an apiserver on node n while
+// it lacks a host file the control plane reads: an apiserver without its
+// encryption configuration would crash-loop with etcd already grown.
+func (c *Cluster) checkHostFiles(ctx context.Context, n string) error {
+	set, err := c.hostFiles(ctx)
+	if err != nil {
+		return err
+	}
+	if len(set.files)+len(set.dirs) == 0 {
+		return nil
+	}
+	s, err := planHostFiles(ctx, c, set, n)
+	if err != nil {
+		return err
+	}
+	if s != nil {
+		return fmt.Errorf("the control plane's host files are not all there (%s): run `haadm phase host-files` first (nothing was changed)", s.What)
+	}
+	return nil
+}

@@ -64,7 +64,8 @@ func (Kubelet) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		if err != nil && !t.master {
 			// A worker that cannot be read now is reported when the
 			// workers' turn comes, not allowed to stop the control plane.
-			s = &Step{Node: t.n.Name, What: "kubelet.conf: cannot be planned: " + err.Error(), Do: func(context.Context) error { return err }}
+			perr := err
+			s = &Step{Node: t.n.Name, What: "kubelet.conf: cannot be planned: " + perr.Error(), Do: func(context.Context) error { return perr }}
 			err = nil
 		}
 		if s != nil && !t.master {

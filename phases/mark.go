@@ -37,6 +37,11 @@ func (Mark) Plan(_ context.Context, c *Cluster) (*Work, error) {
 }
 
 func markNode(ctx context.Context, c *Cluster, name string) error {
+	// Labelled, a node counts as a control plane for every later run (LB
+	// backends, certificates): only one with its own started etcd member.
+	if err := c.checkLocalMember(ctx, c.Nodes[name]); err != nil {
+		return err
+	}
 	n, err := c.Kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return err

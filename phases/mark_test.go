@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -49,6 +50,7 @@ func TestMark(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, setup{NoEndpoint: true, EditNodes: tt.edit})
+			f.useFakeEtcd(labVoters()...) // marking needs each node's own started member
 			ctx := t.Context()
 			orig := map[string]*corev1.Node{}
 			for _, n := range []string{"emei", "wudang"} {
@@ -141,6 +143,7 @@ func TestMark(t *testing.T) {
 func TestMarkPlan(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, setup{NoEndpoint: true})
+	f.useFakeEtcd(labVoters()...)
 	w := plan(t, t.Context(), Mark{}, f.c)
 	if m := f.mutations(); len(m) != 0 {
 		t.Errorf("planning changed the API: %v", m)
@@ -158,6 +161,7 @@ func TestMarkPlan(t *testing.T) {
 func TestMarkConflict(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, setup{NoEndpoint: true, Opts: Options{Nodes: []string{"emei"}}})
+	f.useFakeEtcd(labVoters()...)
 	f.kube.PrependReactor("update", "nodes", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "nodes"}, "emei", errors.New("the object has been modified"))
 	})
@@ -166,4 +170,21 @@ func TestMarkConflict(t *testing.T) {
 		t.Fatalf("apply = %v, want the conflict", err)
 	}
 	mustContain(t, err.Error(), "node emei: label and taint "+controlplane.Label+": ", "the object has been modified")
+}
+
+// TestMarkNeedsAStartedMember: `haadm phase mark` alone does not label a
+// node whose etcd member has not started: labelled, it would count as a
+// control plane for every later run.
+func TestMarkNeedsAStartedMember(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{NoEndpoint: true})
+	f.useFakeEtcd(voter(1, "shaolin", shaolinIP))
+	err := apply(testCtx(t, 10*time.Second), Mark{}, f.c)
+	if err == nil {
+		t.Fatal("marked nodes without an etcd member")
+	}
+	mustContain(t, err.Error(), "node emei has no started etcd member", "haadm phase etcd")
+	if m := f.mutations(); len(m) != 0 {
+		t.Errorf("changed the API: %v", m)
+	}
 }

@@ -103,6 +103,9 @@ func Preflight(ctx context.Context, c *Cluster) error {
 			return i >= 0 && facts[i].etcdData
 		})...)
 	}
+	if len(problems) == 0 {
+		problems = append(problems, c.pullMissing(ctx)...)
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("preflight found %d problem(s); nothing was changed:\n  - %s", len(problems), strings.Join(problems, "\n  - "))
 	}
@@ -114,8 +117,7 @@ type nodeFacts struct {
 	addrs    string         // ip -o addr show
 	listen   map[int]string // port -> the listening process, as ss prints it
 	etcdData bool           // /var/lib/etcd holds something
-	nginx    string         // nginx -V and its module directories; "" when absent
-	noNginx  bool
+	noNginx  bool           // no nginx on the node
 	// nginxActive: systemctl says nginx runs.
 	nginxActive bool
 	freeDisk    int64  // bytes free under /var/lib; 0 when unknown
@@ -139,7 +141,7 @@ func probeNode(ctx context.Context, c *Cluster, name string) (nodeFacts, error) 
 		"ip -o addr show",
 		"ss -Htlnp",
 		"ls -A /var/lib/etcd 2>/dev/null || true",
-		"if command -v nginx >/dev/null 2>&1; then nginx -V 2>&1; ls /usr/lib/nginx/modules/ /etc/nginx/modules-enabled/ 2>/dev/null; else echo haadm-no-nginx; fi",
+		"command -v nginx >/dev/null 2>&1 || echo haadm-no-nginx",
 		"systemctl is-active nginx 2>/dev/null || true",
 		"df -Pk /var/lib | awk 'NR==2 {print $4}'",
 		resolveScript(c),
@@ -156,11 +158,7 @@ func probeNode(ctx context.Context, c *Cluster, name string) (nodeFacts, error) 
 	if kb, err := strconv.ParseInt(strings.TrimSpace(parts[5]), 10, 64); err == nil {
 		f.freeDisk = kb << 10
 	}
-	if strings.TrimSpace(parts[3]) == "haadm-no-nginx" {
-		f.noNginx = true
-	} else {
-		f.nginx = parts[3]
-	}
+	f.noNginx = strings.TrimSpace(parts[3]) == "haadm-no-nginx"
 	return f, nil
 }
 
@@ -303,10 +301,14 @@ func (c *Cluster) checkNodes(ctx context.Context) []string {
 		return []string{err.Error()}
 	}
 	var images []string
+	var problems0 []string
 	for _, f := range staticPods() {
 		pod, err := manifests.Decode(src.pods[f])
 		if err != nil {
 			return []string{fmt.Sprintf("node %s: %s: %v", c.First.Name, f, err)}
+		}
+		if p, ok := manifests.Flag(pod, "secure-port"); ok && f == "kube-apiserver.yaml" && p != strconv.Itoa(c.APIServerPort()) {
+			problems0 = append(problems0, fmt.Sprintf("node %s: kube-apiserver.yaml says --secure-port=%s, but haadm found port %d (%v): check the kube-apiserver-%s pod's %s annotation", c.First.Name, p, c.APIServerPort(), c.portErr, c.First.Name, controlplane.AdvertiseAnnotation))
 		}
 		for _, ctr := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
 			if !slices.Contains(images, ctr.Image) {
@@ -329,15 +331,16 @@ func (c *Cluster) checkNodes(ctx context.Context) []string {
 		}
 		// The temporary file is gone when the command ends, and nothing
 		// haadm reads has changed: a read-only command.
-		nginxCheck = "t=$(mktemp /tmp/haadm-nginx-XXXXXX.conf) && cat > \"$t\" <<'HAADM_NGINX_EOF'\n" + string(conf) +
-			"HAADM_NGINX_EOF\nif out=$(nginx -t -q -c \"$t\" 2>&1); then :; else echo \"nginx-refused $out\"; fi; rm -f \"$t\""
+		nginxCheck = "if t=$(mktemp /tmp/haadm-nginx-XXXXXX.conf); then cat > \"$t\" <<'HAADM_NGINX_EOF'\n" + string(conf) +
+			"HAADM_NGINX_EOF\nif out=$(nginx -t -q -c \"$t\" 2>&1); then :; else echo \"nginx-refused $out\"; fi; rm -f \"$t\"; else echo 'nginx-refused cannot make a temporary file in /tmp'; fi"
 	}
 	hosts := keys(c.Hosts)
 	problems := make([][]string, len(hosts))
+	c.toPull = map[string][]string{}
 	_ = forEach(len(hosts), func(i int) error {
 		n := hosts[i]
 		var script []string
-		if c.isNew(n) {
+		if c.isNew(n) && c.needsImages {
 			script = append(script, imageCheck...)
 		}
 		if slices.Contains(lbNodes, n) && !c.facts[n].noNginx {
@@ -357,13 +360,28 @@ func (c *Cluster) checkNodes(ctx context.Context) []string {
 				missing = append(missing, img)
 			}
 		}
-		if i := strings.Index(out, "nginx-refused "); i >= 0 {
-			problems[i] = append(problems[i], fmt.Sprintf("node %s: nginx refuses the configuration haadm would write (is the stream module installed? Debian/Ubuntu: apt-get install libnginx-mod-stream): %s", n, strings.TrimSpace(out[i+len("nginx-refused "):])))
+		if j := strings.Index(out, "nginx-refused "); j >= 0 {
+			problems[i] = append(problems[i], fmt.Sprintf("node %s: nginx refuses the configuration haadm would write (is the stream module installed? Debian/Ubuntu: apt-get install libnginx-mod-stream): %s", n, strings.TrimSpace(out[j+len("nginx-refused "):])))
 		}
-		problems[i] = append(problems[i], c.pull(ctx, n, missing)...)
+		if len(missing) > 0 {
+			c.mu.Lock()
+			c.toPull[n] = missing
+			c.mu.Unlock()
+		}
 		return nil
 	})
-	return slices.Concat(problems...)
+	return slices.Concat(problems0, slices.Concat(problems...))
+}
+
+// pullMissing fetches, once every check has passed, the images checkNodes
+// found missing, one node at a time: the only change preflight makes, as
+// kubeadm join's preflight pulls too.
+func (c *Cluster) pullMissing(ctx context.Context) []string {
+	var problems []string
+	for _, n := range keys(c.toPull) {
+		problems = append(problems, c.pull(ctx, n, c.toPull[n])...)
+	}
+	return problems
 }
 
 // pull fetches missing images on a new master, or says in a dry run that

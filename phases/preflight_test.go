@@ -155,6 +155,15 @@ func TestPreflight(t *testing.T) {
 			wantErr: []string{"node wudang: image registry.k8s.io/etcd:3.6.8-0 is not there and cannot be pulled", "ctr -n k8s.io images import"},
 		},
 		{
+			name: "an LB node that is a new master: images missing and nginx refusing, both said",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.fakes["emei"].Respond("if crictl inspecti", "missing registry.k8s.io/kube-apiserver:v1.36.3\nnginx-refused nginx: [emerg] unknown directive \"stream\"\n", nil)
+				return nil
+			},
+			wantErr: []string{"node emei: nginx refuses the configuration haadm would write", `unknown directive "stream"`},
+		},
+		{
 			name: "a new master short of disk",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
@@ -355,7 +364,7 @@ func TestPreflightRoundTrips(t *testing.T) {
 		}
 	}
 	cmd := f.calls("emei", node.CallOutput)[0]
-	if !strings.HasPrefix(cmd, "ip -o addr show; printf '\\n--haadm--\\n'; ss -Htlnp; ") || !strings.Contains(cmd, "nginx -V") {
+	if !strings.HasPrefix(cmd, "ip -o addr show; printf '\\n--haadm--\\n'; ss -Htlnp; ") || !strings.Contains(cmd, "command -v nginx") || !strings.Contains(cmd, "df -Pk /var/lib") {
 		t.Errorf("probe = %q", cmd)
 	}
 }

@@ -28,7 +28,9 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 	done := make(chan struct{})
 	go func() { defer close(done); prefetch(ctx, c, list) }()
 	c.prefetched = done
+	c.needsImages = slices.ContainsFunc(list, func(p Phase) bool { return p.Name() == "etcd" || p.Name() == "control-plane" })
 	if err := Preflight(ctx, c); err != nil {
+		<-done // the prefetch uses the hosts the caller closes next
 		return err
 	}
 	c.Log.Step("preflight", "", time.Since(t0), fmt.Sprintf("first master %s, promoting %s, endpoint %s", c.First.Name, names(c.New), endpointOrNone(c)))
@@ -39,16 +41,16 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 		t0 := time.Now()
 		w, err := list[i].Plan(ctx, c)
 		if err != nil {
-			if strings.Contains(err.Error(), "nothing was changed") {
-				return fmt.Errorf("phase %s: %w", list[i].Name(), err)
-			}
-			return fmt.Errorf("phase %s: %w\n(nothing was changed)", list[i].Name(), err)
+			return fmt.Errorf("phase %s: %w", list[i].Name(), err)
 		}
 		plans[i] = w
 		c.Log.Detail(list[i].Name(), "", fmt.Sprintf("planned in %s: %d step(s)", time.Since(t0).Round(time.Millisecond), len(w.Steps)))
 		return nil
 	}); err != nil {
-		return err
+		if strings.Contains(err.Error(), "nothing was changed") {
+			return err
+		}
+		return fmt.Errorf("%w\n(nothing was changed)", err)
 	}
 	var pending []string
 	for i, w := range plans {

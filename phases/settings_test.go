@@ -103,3 +103,19 @@ func TestOtherControlPlanes(t *testing.T) {
 		t.Error("wudang treated as a worker")
 	}
 }
+
+// TestShortCertificateValidity: with certificates valid for 30 days, a
+// converged cluster stays converged (the renewal margin follows the
+// validity instead of re-issuing everything on every run).
+func TestShortCertificateValidity(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{})
+	f.c.Facts.CertificateValidity = 30 * 24 * time.Hour
+	ctx := testCtx(t, 30*time.Second)
+	if err := apply(ctx, Certs{}, f.c); err != nil {
+		t.Fatal(err)
+	}
+	if done, why, err := check(ctx, Certs{}, f.c); err != nil || !done {
+		t.Errorf("second plan: %v %s %v", done, why, err)
+	}
+}

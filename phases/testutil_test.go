@@ -291,8 +291,10 @@ func newFixture(t *testing.T, s setup) *fixture {
 		// Every image the static pods need is there; nginx takes the
 		// rendered configuration.
 		h.Respond("if crictl inspecti", "", nil)
-		h.Respond("t=$(mktemp /tmp/haadm-nginx-", "", nil)
+		h.Respond("if t=$(mktemp /tmp/haadm-nginx-", "", nil)
 	}
+	// As a full promote: preflight checks the images the static pods need.
+	c.needsImages = true
 	t.Cleanup(c.closeEtcd)
 	return f
 }
