@@ -36,14 +36,14 @@ func addLearner(parent context.Context, cli *clientv3.Client, before []Member, p
 			if err != nil {
 				return false, nil
 			}
-			if m, ok := findByPeerURL(ms, peerURL); ok {
+			if m, ok := FindByPeerURL(ms, peerURL); ok {
 				self, members = m, ms
 				return true, nil
 			}
 		}
 		ms, err := addOnce(ctx, cli, peerURL)
 		if err == nil {
-			if m, ok := findByPeerURL(ms, peerURL); ok {
+			if m, ok := FindByPeerURL(ms, peerURL); ok {
 				self, members = m, ms
 				return true, nil
 			}

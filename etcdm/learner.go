@@ -28,7 +28,7 @@ func EnsureLearner(ctx context.Context, cli *clientv3.Client, name, peerURL stri
 	if err != nil {
 		return Member{}, "", err
 	}
-	self, found := findByPeerURL(members, peerURL)
+	self, found := FindByPeerURL(members, peerURL)
 	// Checked before adding: a member added into a cluster that cannot take
 	// it would only be one more stale member to clean up.
 	if err := checkOthers(members, self, found, name, peerURL); err != nil {

@@ -97,7 +97,10 @@ func fromPB(pbs []*etcdserverpb.Member) []Member {
 	return out
 }
 
-func findByPeerURL(members []Member, peerURL string) (Member, bool) {
+// FindByPeerURL is the member with peerURL, the one way haadm ties a member
+// to its node (kubeadm names members after their node, but an unstarted
+// member has no name yet).
+func FindByPeerURL(members []Member, peerURL string) (Member, bool) {
 	for _, m := range members {
 		if m.hasPeerURL(peerURL) {
 			return m, true

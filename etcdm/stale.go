@@ -46,7 +46,7 @@ func RemoveUnstartedLearner(ctx context.Context, cli *clientv3.Client, peerURL s
 	if err != nil {
 		return false, err
 	}
-	m, ok := findByPeerURL(members, peerURL)
+	m, ok := FindByPeerURL(members, peerURL)
 	switch {
 	case !ok:
 		return false, nil

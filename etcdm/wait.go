@@ -57,7 +57,7 @@ func waitStarted(parent context.Context, cli *clientv3.Client, peerURL string, t
 			return false, nil
 		}
 		lastErr = nil
-		found, ok := findByPeerURL(members, peerURL)
+		found, ok := FindByPeerURL(members, peerURL)
 		if !ok {
 			return false, &MemberNotFoundError{PeerURL: peerURL}
 		}

@@ -91,10 +91,7 @@ func HostPaths(src []byte) ([]HostPath, error) {
 	if err != nil {
 		return nil, err
 	}
-	component := pod.Name
-	if len(pod.Spec.Containers) > 0 {
-		component = pod.Spec.Containers[0].Name
-	}
+	component := componentOf(pod)
 	ms := mountsOf(pod)
 	toHost := ms.toHost
 	out := map[string]HostPath{}
@@ -229,10 +226,7 @@ func References(src, data []byte) ([]HostPath, error) {
 	if err != nil {
 		return nil, err
 	}
-	component := pod.Name
-	if len(pod.Spec.Containers) > 0 {
-		component = pod.Spec.Containers[0].Name
-	}
+	component := componentOf(pod)
 	ms := mountsOf(pod)
 	absPath := regexp.MustCompile(`(?:^|[\s"':=])(/[A-Za-z0-9._/-]+)`)
 	seen := map[string]bool{}
@@ -249,6 +243,15 @@ func References(src, data []byte) ([]HostPath, error) {
 		out = append(out, HostPath{Path: host, Kind: CopyFile, Component: component, Why: "named in a file it reads", Optional: true})
 	}
 	return out, nil
+}
+
+// componentOf names a static pod by its container, as kubeadm does
+// (kube-apiserver), falling back to the pod's name.
+func componentOf(pod *corev1.Pod) string {
+	if len(pod.Spec.Containers) > 0 {
+		return pod.Spec.Containers[0].Name
+	}
+	return pod.Name
 }
 
 func hostPathType(v *corev1.HostPathVolumeSource) corev1.HostPathType {

@@ -70,10 +70,11 @@ func truncateMiddle(s string, n int) string {
 	return strings.ToValidUTF8(s[:half], "") + " … " + strings.ToValidUTF8(s[len(s)-half:], "")
 }
 
-// shellQuote quotes s as one word for a POSIX shell. Single quotes keep
+// ShellQuote quotes s as one word for a POSIX shell, as every script haadm
+// builds for a node needs. Single quotes keep
 // everything literal; an embedded single quote is closed, escaped and
 // reopened.
-func shellQuote(s string) string {
+func ShellQuote(s string) string {
 	if s == "" {
 		return "''"
 	}

@@ -58,7 +58,7 @@ func (e *HostKeyError) Error() string {
 		}
 		fmt.Fprintf(&b, "  If (and only if) you verified the new key on the node's console "+
 			"(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), remove the old entry with "+
-			"ssh-keygen -R %s -f %s and add the new one.", shellQuote(knownhosts.Normalize(e.Addr)), shellQuote(userFile))
+			"ssh-keygen -R %s -f %s and add the new one.", ShellQuote(knownhosts.Normalize(e.Addr)), ShellQuote(userFile))
 	default:
 		fmt.Fprintf(&b, "node %s: host key of %s is unknown (not in %s)\n"+
 			"  server presented: %s %s\n"+
@@ -66,7 +66,7 @@ func (e *HostKeyError) Error() string {
 			"    ssh-keyscan -p %s -t %s %s >> %s\n"+
 			"  or use haadm's explicit insecure host key option (not recommended).",
 			e.Node, e.Addr, strings.Join(e.Files, ", "), e.KeyType, e.Fingerprint,
-			port, keyscanType(e.KeyType), host, shellQuote(userFile))
+			port, keyscanType(e.KeyType), host, ShellQuote(userFile))
 	}
 	return b.String()
 }

@@ -77,9 +77,9 @@ func TestLocalHostCancel(t *testing.T) {
 
 func TestShellQuote(t *testing.T) {
 	for _, s := range []string{"", "plain", "/etc/kubernetes/pki/ca.crt", "it's", "a b", "$(reboot)", "`x`", "a\nb", `back\slash`, "'", "''", "*", "-n"} {
-		out, err := exec.Command("/bin/sh", "-c", "printf %s "+shellQuote(s)).Output()
+		out, err := exec.Command("/bin/sh", "-c", "printf %s "+ShellQuote(s)).Output()
 		if err != nil || string(out) != s {
-			t.Errorf("shellQuote(%q) = %s -> %q, %v", s, shellQuote(s), out, err)
+			t.Errorf("ShellQuote(%q) = %s -> %q, %v", s, ShellQuote(s), out, err)
 		}
 	}
 }

@@ -220,7 +220,7 @@ func (h *SSHHost) Addr() string { return h.addr }
 func (h *SSHHost) User() string { return h.user }
 
 func (h *SSHHost) remoteCommand(cmd string) string {
-	c := "sh -c " + shellQuote(cmd)
+	c := "sh -c " + ShellQuote(cmd)
 	if h.user != "root" {
 		c = "sudo -n " + c
 	}
@@ -308,7 +308,7 @@ func (h *SSHHost) Run(ctx context.Context, cmd string) (string, error) {
 
 // ReadFile reads p with cat on the node.
 func (h *SSHHost) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	q := shellQuote(p)
+	q := ShellQuote(p)
 	out, err := h.exec(ctx, fmt.Sprintf("test -e %s || exit %d; exec cat -- %s", q, remoteNotFoundExit, q), nil)
 	return out, h.notExist(err, "read", p)
 }
@@ -338,7 +338,7 @@ func writeScript(p string, size int, mode fs.FileMode, suffix string) string {
 	tmp := dir + "." + base + ".haadm-tmp-" + suffix
 	return strings.Join([]string{
 		"set -e",
-		"f=" + shellQuote(p) + "; d=" + shellQuote(dir) + "; t=" + shellQuote(tmp),
+		"f=" + ShellQuote(p) + "; d=" + ShellQuote(dir) + "; t=" + ShellQuote(tmp),
 		`mkdir -p -- "$d"`,
 		"umask 077",
 		`trap 'rm -f -- "$t"' EXIT`,
@@ -406,7 +406,7 @@ func readFilesScript(paths []string) string {
 	var b strings.Builder
 	b.WriteString(readFilesPrologue)
 	for i, p := range paths {
-		fmt.Fprintf(&b, "r %d %s\n", i, shellQuote(p))
+		fmt.Fprintf(&b, "r %d %s\n", i, ShellQuote(p))
 	}
 	fmt.Fprintf(&b, "printf 'haadm-done %%s\\n' %d\n", len(paths))
 	return b.String()
@@ -562,7 +562,7 @@ func writeFilesScript(files []File, suffix string) string {
 	seen := map[string]bool{}
 	for i, f := range files {
 		if f.Dir {
-			dirs = append(dirs, fmt.Sprintf("d %s %04o %s", shellQuote(f.Path), f.Mode.Perm(), f.Owner()))
+			dirs = append(dirs, fmt.Sprintf("d %s %04o %s", ShellQuote(f.Path), f.Mode.Perm(), f.Owner()))
 			continue
 		}
 		dir, base := path.Split(f.Path)
@@ -571,19 +571,19 @@ func writeFilesScript(files []File, suffix string) string {
 		}
 		if !seen[dir] {
 			seen[dir] = true
-			parents = append(parents, shellQuote(dir))
+			parents = append(parents, ShellQuote(dir))
 		}
-		tmp := shellQuote(dir + "." + base + ".haadm-tmp-" + suffix + "-" + strconv.Itoa(i))
+		tmp := ShellQuote(dir + "." + base + ".haadm-tmp-" + suffix + "-" + strconv.Itoa(i))
 		temps = append(temps, tmp)
-		stage = append(stage, fmt.Sprintf("s %d %s %04o %s %s", len(f.Data), tmp, f.Mode.Perm(), f.Owner(), shellQuote(f.Path)))
-		commit = append(commit, "mv -f -- "+tmp+" "+shellQuote(f.Path))
+		stage = append(stage, fmt.Sprintf("s %d %s %04o %s %s", len(f.Data), tmp, f.Mode.Perm(), f.Owner(), ShellQuote(f.Path)))
+		commit = append(commit, "mv -f -- "+tmp+" "+ShellQuote(f.Path))
 	}
 	lines := []string{
 		"set -e",
 		"trap 'exit 1' HUP INT TERM PIPE",
 	}
 	if len(temps) > 0 {
-		lines = append(lines, "trap "+shellQuote("rm -f -- "+strings.Join(temps, " "))+" EXIT")
+		lines = append(lines, "trap "+ShellQuote("rm -f -- "+strings.Join(temps, " "))+" EXIT")
 	}
 	lines = append(lines,
 		`d() {`,

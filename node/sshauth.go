@@ -53,7 +53,7 @@ func newSSHAuth(s *sshSettings) *sshAuth {
 			a.notes = append(a.notes, fmt.Sprintf(
 				"identity file %s is protected by a passphrase, which haadm cannot ask for: "+
 					"load it into ssh-agent (eval $(ssh-agent); ssh-add %s) and make sure SSH_AUTH_SOCK is set",
-				path, shellQuote(path)))
+				path, ShellQuote(path)))
 		default:
 			a.notes = append(a.notes, fmt.Sprintf("identity file %s: %v", path, err))
 		}

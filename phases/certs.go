@@ -49,21 +49,12 @@ func (Certs) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	// Every control plane, also one made by hand or by an earlier run:
 	// behind the load balancer, each must answer to its names.
 	masters := c.ControlPlanes()
-	steps := make([]*Step, len(masters))
 	// Nodes are independent: read each in one round trip, all at once.
-	err = forEach(len(masters), func(i int) error {
-		var err error
-		steps[i], err = planNodeCerts(ctx, c, src, masters[i], time.Now())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
 	w := &Work{PerNode: true}
-	for _, s := range steps {
-		if s != nil {
-			w.add(*s)
-		}
+	if err := w.planNodes(len(masters), func(i int) (*Step, error) {
+		return planNodeCerts(ctx, c, src, masters[i], time.Now())
+	}); err != nil {
+		return nil, err
 	}
 	return w, nil
 }

@@ -57,19 +57,22 @@ func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	for _, ip := range ips {
 		sans = append(sans, ip.String())
 	}
-	cfg, err := kubeadmcfg.Parse([]byte(kc.Data[kubeadmcfg.ConfigMapKey]))
+	// The one change to kubeadm-config, made in the plan for its diff and
+	// again at apply time on what is stored then.
+	withEndpoint := func(stored string) ([]byte, bool, error) {
+		cfg, err := kubeadmcfg.Parse([]byte(stored))
+		if err != nil || !cfg.SetEndpoint(c.Opts.Endpoint, sans) {
+			return nil, false, err
+		}
+		data, err := cfg.Marshal()
+		return data, err == nil, err
+	}
+	data, changed, err := withEndpoint(kc.Data[kubeadmcfg.ConfigMapKey])
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SetEndpoint(c.Opts.Endpoint, sans) {
-		data, err := cfg.Marshal()
-		if err != nil {
-			return nil, err
-		}
-		old := kc.Data[kubeadmcfg.ConfigMapKey]
-		kc = kc.DeepCopy()
-		kc.Data[kubeadmcfg.ConfigMapKey] = string(data)
-		w.add(Step{What: "kube-system/kubeadm-config: controlPlaneEndpoint " + c.Opts.Endpoint, Details: []string{diff([]byte(old), data)},
+	if changed {
+		w.add(Step{What: "kube-system/kubeadm-config: controlPlaneEndpoint " + c.Opts.Endpoint, Details: []string{diff([]byte(kc.Data[kubeadmcfg.ConfigMapKey]), data)},
 			// The plan is minutes old by now: read, change, write again,
 			// retried on a conflict with another writer.
 			Do: func(ctx context.Context) error {
@@ -78,15 +81,8 @@ func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 					if err != nil {
 						return err
 					}
-					cfg, err := kubeadmcfg.Parse([]byte(cur.Data[kubeadmcfg.ConfigMapKey]))
-					if err != nil {
-						return err
-					}
-					if !cfg.SetEndpoint(c.Opts.Endpoint, sans) {
-						return nil
-					}
-					data, err := cfg.Marshal()
-					if err != nil {
+					data, changed, err := withEndpoint(cur.Data[kubeadmcfg.ConfigMapKey])
+					if err != nil || !changed {
 						return err
 					}
 					cur = cur.DeepCopy()

@@ -181,7 +181,7 @@ func (c *Cluster) checkLocalMember(ctx context.Context, n NodeInfo) error {
 	if err != nil {
 		return err
 	}
-	if m, ok := memberOf(members, peerURL(n)); !ok || !m.Started() {
+	if m, ok := etcdm.FindByPeerURL(members, peerURL(n)); !ok || !m.Started() {
 		return fmt.Errorf("node %s has no started etcd member for its apiserver: run `haadm phase etcd` first (nothing was written)", n.Name)
 	}
 	return nil

@@ -87,7 +87,7 @@ func (Etcd) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	// member, plus the new nodes joined before this one.
 	predicted := startedMembers(members)
 	for i, n := range c.New {
-		m, isMember := memberOf(members, peerURL(n))
+		m, isMember := etcdm.FindByPeerURL(members, peerURL(n))
 		_, hasManifest := manifestsOn[i][manifestsDir+"/etcd.yaml"]
 		voter := isMember && !m.IsLearner && m.Started()
 		if !isMember || !m.Started() {
@@ -167,7 +167,7 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 				if err != nil {
 					return false, "", err
 				}
-				m, ok := memberOf(ms, peer)
+				m, ok := etcdm.FindByPeerURL(ms, peer)
 				if !ok {
 					return false, "", fmt.Errorf("member %s disappeared from etcd", peer)
 				}
@@ -231,15 +231,6 @@ func (c *Cluster) checkEtcdCerts(ctx context.Context, n NodeInfo) error {
 }
 
 func peerURL(n NodeInfo) string { return controlplane.EtcdPeerURL(n.IP) }
-
-func memberOf(members []etcdm.Member, peerURL string) (etcdm.Member, bool) {
-	for _, m := range members {
-		if slices.Contains(m.PeerURLs, peerURL) {
-			return m, true
-		}
-	}
-	return etcdm.Member{}, false
-}
 
 func startedMembers(members []etcdm.Member) []manifests.Member {
 	var out []manifests.Member

@@ -53,9 +53,9 @@ func TestMemberOf(t *testing.T) {
 		{"https://10.250.0.13:2380", 0, false},
 		{"http://10.250.0.11:2380", 0, false}, // exact match: the scheme counts
 	} {
-		m, ok := memberOf(members, tt.url)
+		m, ok := etcdm.FindByPeerURL(members, tt.url)
 		if ok != tt.ok || m.ID != tt.wantID {
-			t.Errorf("memberOf(%s) = %d, %v; want %d, %v", tt.url, m.ID, ok, tt.wantID, tt.ok)
+			t.Errorf("etcdm.FindByPeerURL(%s) = %d, %v; want %d, %v", tt.url, m.ID, ok, tt.wantID, tt.ok)
 		}
 	}
 }
@@ -267,7 +267,7 @@ func TestEtcdApplyResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	learner, ok := memberOf(ms, "https://10.250.0.12:2380")
+	learner, ok := etcdm.FindByPeerURL(ms, "https://10.250.0.12:2380")
 	if len(ms) != 2 || !ok || !learner.IsLearner || learner.Started() {
 		t.Fatalf("members = %v, want shaolin and an unstarted learner for emei", ms)
 	}

@@ -44,39 +44,32 @@ func (EtcHosts) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		return w, nil
 	}
 	names := c.HostNames()
-	steps := make([]*Step, len(names))
-	if err := forEach(len(names), func(i int) error {
+	if err := w.planNodes(len(names), func(i int) (*Step, error) {
 		n := names[i]
 		h := c.Host(n)
 		if h == nil {
-			return nil // a worker left out of this run
+			return nil, nil // a worker left out of this run
 		}
 		have, err := h.ReadFiles(ctx, []string{etcHosts})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cur := have[etcHosts]
 		if line := otherEntry(cur.Data, c.EndpointHost); line != "" {
-			return fmt.Errorf("node %s: %s already names %s in %q, which would win over haadm's line: remove it, or leave --etc-hosts out if it is right", n, etcHosts, c.EndpointHost, line)
+			return nil, fmt.Errorf("node %s: %s already names %s in %q, which would win over haadm's line: remove it, or leave --etc-hosts out if it is right", n, etcHosts, c.EndpointHost, line)
 		}
 		want := withHostsEntry(cur.Data, c.Opts.EtcHosts, c.EndpointHost)
 		if string(want) == string(cur.Data) {
-			return nil
+			return nil, nil
 		}
 		f := node.File{Path: etcHosts, Data: want, Mode: modeOr(cur.Mode, 0o644), UID: cur.UID, GID: cur.GID}
-		steps[i] = &Step{
+		return &Step{
 			Node: n, What: fmt.Sprintf("%s: %s %s", etcHosts, c.Opts.EtcHosts, c.EndpointHost),
 			Details: []string{fileDetail(etcHosts, have, want, "the endpoint's name")},
 			Do:      func(ctx context.Context) error { return h.WriteFiles(ctx, []node.File{f}) },
-		}
-		return nil
+		}, nil
 	}); err != nil {
 		return nil, err
-	}
-	for _, s := range steps {
-		if s != nil {
-			w.add(*s)
-		}
 	}
 	return w, nil
 }

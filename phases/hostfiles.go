@@ -96,11 +96,11 @@ func resolveHostFiles(ctx context.Context, c *Cluster) (*hostSet, error) {
 	// directories to copy hold.
 	var script []string
 	for _, d := range append(slices.Clone(createDirs), copyDirs...) {
-		q := shellQuote(d)
+		q := node.ShellQuote(d)
 		script = append(script, "if [ -d "+q+" ]; then stat -L -c 'D %a %u %g %n' "+q+"; fi")
 	}
 	for _, d := range copyDirs {
-		q := shellQuote(d)
+		q := node.ShellQuote(d)
 		script = append(script, "if [ -d "+q+" ]; then find -H "+q+` -mindepth 1 \( -type d -printf 'D %m %U %G %p\n' \) -o \( -type f -printf 'F %s %p\n' \) -o -printf 'X %y %p\n'; fi`)
 	}
 	out, err := h.Output(ctx, strings.Join(script, "\n"))
@@ -161,7 +161,7 @@ func resolveHostFiles(ctx context.Context, c *Cluster) (*hostSet, error) {
 		// names (a KMS socket, say) is not a file to copy.
 		var test []string
 		for _, p := range more {
-			test = append(test, "if [ -f "+shellQuote(p)+" ]; then printf '%s\\n' "+shellQuote(p)+"; fi")
+			test = append(test, "if [ -f "+node.ShellQuote(p)+" ]; then printf '%s\\n' "+node.ShellQuote(p)+"; fi")
 		}
 		out, err := h.Output(ctx, strings.Join(test, "\n"))
 		if err != nil {
@@ -238,18 +238,8 @@ func (HostFiles) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	if len(set.files)+len(set.dirs) == 0 {
 		return w, nil
 	}
-	steps := make([]*Step, len(c.New))
-	if err := forEach(len(c.New), func(i int) error {
-		var err error
-		steps[i], err = planHostFiles(ctx, c, set, c.New[i].Name)
-		return err
-	}); err != nil {
+	if err := w.planNodes(len(c.New), func(i int) (*Step, error) { return planHostFiles(ctx, c, set, c.New[i].Name) }); err != nil {
 		return nil, err
-	}
-	for _, s := range steps {
-		if s != nil {
-			w.add(*s)
-		}
 	}
 	return w, nil
 }
@@ -266,7 +256,7 @@ func planHostFiles(ctx context.Context, c *Cluster, set *hostSet, n string) (*St
 	}
 	var check []string
 	for _, d := range set.dirs {
-		q := shellQuote(d.Path)
+		q := node.ShellQuote(d.Path)
 		check = append(check, "if [ -d "+q+" ]; then printf '%s\\n' "+q+"; fi")
 	}
 	var existing []string
@@ -301,8 +291,6 @@ func planHostFiles(ctx context.Context, c *Cluster, set *hostSet, n string) (*St
 		Do: func(ctx context.Context) error { return h.WriteFiles(ctx, files) },
 	}, nil
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // checkHostFiles refuses to start a member or an apiserver on node n while
 // it lacks a host file the control plane reads: an apiserver without its

@@ -57,8 +57,8 @@ func (Kubelet) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	for _, o := range c.Others {
 		targets = append(targets, target{o, false})
 	}
-	steps := make([]*Step, len(targets))
-	if err := forEach(len(targets), func(i int) error {
+	w := &Work{}
+	if err := w.planNodes(len(targets), func(i int) (*Step, error) {
 		t := targets[i]
 		s, err := planKubelet(ctx, c, t.n, t.master)
 		if err != nil && !t.master {
@@ -73,16 +73,9 @@ func (Kubelet) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 			// fails is left for a re-run.
 			s.Batch, s.Optional = true, true
 		}
-		steps[i] = s
-		return err
+		return s, err
 	}); err != nil {
 		return nil, err
-	}
-	w := &Work{}
-	for _, s := range steps {
-		if s != nil {
-			w.add(*s)
-		}
 	}
 	return w, nil
 }

@@ -58,20 +58,10 @@ func (LB) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	if err != nil {
 		return nil, err
 	}
-	steps := make([]*Step, len(nodes))
-	if err := forEach(len(nodes), func(i int) error {
-		var err error
-		steps[i], err = planNginx(ctx, c, nodes[i], want)
-		return err
-	}); err != nil {
+	// Planned at once, applied one node at a time: in node-local mode a
+	// broken config must not take every node's API access down at once.
+	if err := w.planNodes(len(nodes), func(i int) (*Step, error) { return planNginx(ctx, c, nodes[i], want) }); err != nil {
 		return nil, err
-	}
-	// One node at a time: in node-local mode a broken config must not take
-	// every node's API access down at once.
-	for _, s := range steps {
-		if s != nil {
-			w.add(*s)
-		}
 	}
 	return w, nil
 }

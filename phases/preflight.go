@@ -15,6 +15,7 @@ import (
 	"github.com/haadm/haadm/etcdm"
 	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/manifests"
+	"github.com/haadm/haadm/node"
 )
 
 // Supported Kubernetes minors: kubeadm's learner-based etcd join and the
@@ -131,7 +132,7 @@ func resolveScript(c *Cluster) string {
 	if h == "" || net.ParseIP(h) != nil || h == "localhost" {
 		return "echo -"
 	}
-	return "getent ahosts " + shellQuote(h) + " | awk 'NR==1 {print $1}'"
+	return "getent ahosts " + node.ShellQuote(h) + " | awk 'NR==1 {print $1}'"
 }
 
 // probeNode reads everything preflight needs from one node in one command.
@@ -246,7 +247,7 @@ func (c *Cluster) checkEtcd(ctx context.Context, hasData func(node string) bool)
 	}
 	for _, n := range c.New {
 		// A data directory is fine only when it belongs to this node's member.
-		if _, member := memberOf(members, peerURL(n)); hasData(n.Name) && !member {
+		if _, member := etcdm.FindByPeerURL(members, peerURL(n)); hasData(n.Name) && !member {
 			problems = append(problems, fmt.Sprintf("node %s: /var/lib/etcd is not empty but etcd has no member for %s: move it away (it may be an old cluster's data)", n.Name, n.Name))
 		}
 	}
@@ -319,7 +320,7 @@ func (c *Cluster) checkNodes(ctx context.Context) []string {
 	// crictl where the node has it (any CRI), else containerd's ctr.
 	var imageCheck []string
 	for _, img := range images {
-		q := shellQuote(img)
+		q := node.ShellQuote(img)
 		imageCheck = append(imageCheck, "if crictl inspecti -q "+q+" >/dev/null 2>&1 || ctr -n k8s.io images ls -q name=="+q+" 2>/dev/null | grep -q .; then :; else echo missing "+q+"; fi")
 	}
 	nginxCheck := ""
@@ -397,7 +398,7 @@ func (c *Cluster) pull(ctx context.Context, n string, missing []string) []string
 	var problems []string
 	t0 := time.Now()
 	for _, img := range missing {
-		q := shellQuote(img)
+		q := node.ShellQuote(img)
 		if _, err := c.Host(n).Run(ctx, "crictl pull "+q+" >/dev/null 2>&1 || ctr -n k8s.io images pull "+q); err != nil {
 			problems = append(problems, fmt.Sprintf("node %s: image %s is not there and cannot be pulled (%v): load it (ctr -n k8s.io images import) or give the node access to its registry", n, img, err))
 		}

@@ -139,6 +139,26 @@ func (w *Work) runStep(ctx context.Context, phase string, log *Progress, s Step,
 	return nil
 }
 
+// planNodes plans n independent nodes at once (each plan reads its own
+// node) and adds their steps to w in node order; a nil step is a node with
+// nothing to do.
+func (w *Work) planNodes(n int, plan func(i int) (*Step, error)) error {
+	steps := make([]*Step, n)
+	if err := forEach(n, func(i int) error {
+		var err error
+		steps[i], err = plan(i)
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, s := range steps {
+		if s != nil {
+			w.add(*s)
+		}
+	}
+	return nil
+}
+
 // forEach runs fn(0..n-1) concurrently, for work on independent nodes, and
 // returns every error.
 func forEach(n int, fn func(i int) error) error {
