@@ -95,8 +95,10 @@ func Marked(n Node) bool { return n.ControlPlane && n.Tainted }
 
 // FirstMaster is the control plane kubeadm init made: it registered its
 // node before anyone could join, so it is the oldest labelled node (ties,
-// which only fixtures have, go by name). except names nodes that do not
-// count (those being promoted). "" when no node is labelled.
+// which only fixtures have, go by name); a Ready master comes before one
+// that is not, since the first master is the source every new one is made
+// from. except names nodes that do not count (those being promoted or
+// removed). "" when no node is labelled.
 func FirstMaster(nodes []Node, except ...string) string {
 	var masters []Node
 	for _, n := range nodes {
@@ -108,6 +110,10 @@ func FirstMaster(nodes []Node, except ...string) string {
 		return ""
 	}
 	sort.SliceStable(masters, func(i, j int) bool {
+		// A master that is down is no source for the others.
+		if masters[i].Ready != masters[j].Ready {
+			return masters[i].Ready
+		}
 		a, b := masters[i].Created, masters[j].Created
 		return a.Before(b) || (a.Equal(b) && masters[i].Name < masters[j].Name)
 	})

@@ -92,6 +92,9 @@ type Cluster struct {
 	// prefetched is closed when the run's prefetch has finished.
 	prefetched <-chan struct{}
 	srcOnce    sourceOnce // the first master's files, by sourceFiles
+	// lbSites are the nodes found running haadm's nginx, for a remove or
+	// a rollback, which read the layout from the nodes instead of flags.
+	lbSites []string
 }
 
 // Masters returns the first master followed by the new ones: the nodes
@@ -189,21 +192,29 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options, with
 			c.Others = append(c.Others, c.Nodes[name])
 		}
 	}
-	cm, err := kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("read kube-system/kubeadm-config: %w (is this a kubeadm cluster?)", err)
-	}
-	cfg, err := kubeadmcfg.Parse([]byte(cm.Data[kubeadmcfg.ConfigMapKey]))
-	if err != nil {
+	if err := c.readFacts(ctx); err != nil {
 		return nil, err
 	}
-	c.Facts = cfg.Facts()
 	if withEndpoint {
 		if err := c.resolveEndpoint(); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// readFacts reads kubeadm's ClusterConfiguration.
+func (c *Cluster) readFacts(ctx context.Context) error {
+	cm, err := c.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read kube-system/kubeadm-config: %w (is this a kubeadm cluster?)", err)
+	}
+	cfg, err := kubeadmcfg.Parse([]byte(cm.Data[kubeadmcfg.ConfigMapKey]))
+	if err != nil {
+		return err
+	}
+	c.Facts = cfg.Facts()
+	return nil
 }
 
 func (c *Cluster) resolveEndpoint() error {
@@ -288,6 +299,9 @@ func (c *Cluster) LBSANs() (names []string, ips []net.IP) {
 // LBNodes are the nodes haadm runs nginx on: the chosen one, or every node
 // of the cluster in node-local mode.
 func (c *Cluster) LBNodes() []string {
+	if c.lbSites != nil {
+		return c.lbSites
+	}
 	if !c.HasEndpoint() {
 		return nil
 	}

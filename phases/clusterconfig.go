@@ -45,120 +45,26 @@ func (ClusterConfig) Reads(c *Cluster) map[string][]string {
 
 func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	w := &Work{}
-	cms := c.Kube.CoreV1().ConfigMaps
 	endpoint := c.EndpointURL()
-
-	kc, err := cms("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
 	names, ips := c.LBSANs()
 	sans := slices.Clone(names)
 	for _, ip := range ips {
 		sans = append(sans, ip.String())
 	}
-	// The one change to kubeadm-config, made in the plan for its diff and
-	// again at apply time on what is stored then.
-	withEndpoint := func(stored string) ([]byte, bool, error) {
-		cfg, err := kubeadmcfg.Parse([]byte(stored))
-		if err != nil || !cfg.SetEndpoint(c.Opts.Endpoint, sans) {
-			return nil, false, err
-		}
-		data, err := cfg.Marshal()
-		return data, err == nil, err
-	}
-	data, changed, err := withEndpoint(kc.Data[kubeadmcfg.ConfigMapKey])
+	steps, err := planKubeadmConfig(ctx, c, c.Opts.Endpoint, sans)
 	if err != nil {
 		return nil, err
 	}
-	if changed {
-		w.add(Step{What: "kube-system/kubeadm-config: controlPlaneEndpoint " + c.Opts.Endpoint, Details: []string{diff([]byte(kc.Data[kubeadmcfg.ConfigMapKey]), data)},
-			// The plan is minutes old by now: read, change, write again,
-			// retried on a conflict with another writer.
-			Do: func(ctx context.Context) error {
-				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-					cur, err := cms("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
-					if err != nil {
-						return err
-					}
-					data, changed, err := withEndpoint(cur.Data[kubeadmcfg.ConfigMapKey])
-					if err != nil || !changed {
-						return err
-					}
-					cur = cur.DeepCopy()
-					cur.Data[kubeadmcfg.ConfigMapKey] = string(data)
-					_, err = cms("kube-system").Update(ctx, cur, metav1.UpdateOptions{})
-					return err
-				})
-			}})
+	w.add(steps...)
+	objects, err := planAPIObjects(ctx, c, "cluster-config", endpoint, c.Opts.Endpoint, func(string) bool { return true })
+	if err != nil {
+		return nil, err
 	}
-
-	// cluster-info and kube-proxy hold kubeconfigs
-	for _, o := range []struct{ ns, name, key string }{{"kube-public", "cluster-info", "kubeconfig"}, {"kube-system", "kube-proxy", "kubeconfig.conf"}} {
-		cm, err := cms(o.ns).Get(ctx, o.name, metav1.GetOptions{})
-		if o.name == "kube-proxy" && apierrors.IsNotFound(err) {
-			// No kube-proxy (Cilium's replacement, kube-router): nothing
-			// of it to point anywhere.
-			c.Log.Detail("cluster-config", "", "kube-system/kube-proxy ConfigMap not present: no kube-proxy to repoint")
-			continue
+	// Their waits come last: admin.conf need not wait for the signer.
+	for _, s := range objects {
+		if !s.Wait {
+			w.add(s)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s/%s: %w", o.ns, o.name, err)
-		}
-		updated, changed, err := certs.SetServer([]byte(cm.Data[o.key]), endpoint)
-		if err != nil {
-			return nil, fmt.Errorf("%s/%s %s: %w", o.ns, o.name, o.key, err)
-		}
-		if !changed {
-			continue
-		}
-		w.add(Step{What: o.ns + "/" + o.name + ": server " + endpoint, Details: []string{diff([]byte(cm.Data[o.key]), updated)},
-			Do: func(ctx context.Context) error {
-				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-					cur, err := cms(o.ns).Get(ctx, o.name, metav1.GetOptions{})
-					if err != nil {
-						return err
-					}
-					updated, changed, err := certs.SetServer([]byte(cur.Data[o.key]), endpoint)
-					if err != nil || !changed {
-						return err
-					}
-					cur = cur.DeepCopy()
-					cur.Data[o.key] = string(updated)
-					_, err = cms(o.ns).Update(ctx, cur, metav1.UpdateOptions{})
-					return err
-				})
-			}})
-	}
-
-	// kube-proxy pods read their kubeconfig at start: roll them once.
-	ds, err := c.Kube.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		c.Log.Detail("cluster-config", "", "kube-system/kube-proxy DaemonSet not present: no pods to roll")
-	case err != nil:
-		return nil, fmt.Errorf("read kube-system/kube-proxy DaemonSet: %w", err)
-	}
-	rolled := false
-	if err == nil && ds.Spec.Template.Annotations[rolloutAnnotation] != c.Opts.Endpoint {
-		rolled = true
-		w.add(Step{What: "kube-system/kube-proxy DaemonSet: roll pods", Details: []string{"annotation " + rolloutAnnotation + "=" + c.Opts.Endpoint},
-			Do: func(ctx context.Context) error {
-				// A DaemonSet's status changes all the time: read it fresh.
-				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-					ds, err := c.Kube.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
-					if err != nil || ds.Spec.Template.Annotations[rolloutAnnotation] == c.Opts.Endpoint {
-						return err
-					}
-					ds = ds.DeepCopy()
-					if ds.Spec.Template.Annotations == nil {
-						ds.Spec.Template.Annotations = map[string]string{}
-					}
-					ds.Spec.Template.Annotations[rolloutAnnotation] = c.Opts.Endpoint
-					_, err = c.Kube.AppsV1().DaemonSets("kube-system").Update(ctx, ds, metav1.UpdateOptions{})
-					return err
-				})
-			}})
 	}
 
 	// admin.conf on the first master
@@ -182,23 +88,159 @@ func (ClusterConfig) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	if w.Empty() {
 		return w, nil
 	}
-	w.add(Step{What: "cluster-info re-signed by the bootstrap signer", Wait: true, Do: func(ctx context.Context) error {
-		return waitFor(ctx, c.Log, "cluster-config", "", "cluster-info re-signed by the bootstrap signer", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
-			return clusterInfoSigned(ctx, c)
-		})
-	}})
-	if rolled {
-		w.add(Step{What: "kube-proxy pods rolled", Wait: true, Do: func(ctx context.Context) error {
-			return waitFor(ctx, c.Log, "cluster-config", "", "kube-proxy pods rolled", 4*time.Minute, func(ctx context.Context) (bool, string, error) {
-				return kubeProxyRolled(ctx, c)
-			})
-		}})
+	for _, s := range objects {
+		if s.Wait {
+			w.add(s)
+		}
 	}
 	w.add(Step{What: "other ConfigMaps checked for " + c.First.IP, Wait: true, Do: func(ctx context.Context) error {
 		c.reportOutsiders(ctx)
 		return nil
 	}})
 	return w, nil
+}
+
+// planKubeadmConfig sets kubeadm-config's controlPlaneEndpoint (empty: none,
+// as kubeadm init without it left it) and adds sans to its certSANs.
+func planKubeadmConfig(ctx context.Context, c *Cluster, endpoint string, sans []string) ([]Step, error) {
+	cms := c.Kube.CoreV1().ConfigMaps
+	kc, err := cms("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	// The one change to kubeadm-config, made in the plan for its diff and
+	// again at apply time on what is stored then.
+	withEndpoint := func(stored string) ([]byte, bool, error) {
+		cfg, err := kubeadmcfg.Parse([]byte(stored))
+		if err != nil || !cfg.SetEndpoint(endpoint, sans) {
+			return nil, false, err
+		}
+		data, err := cfg.Marshal()
+		return data, err == nil, err
+	}
+	data, changed, err := withEndpoint(kc.Data[kubeadmcfg.ConfigMapKey])
+	if err != nil || !changed {
+		return nil, err
+	}
+	what := "kube-system/kubeadm-config: controlPlaneEndpoint " + endpoint
+	if endpoint == "" {
+		what = "kube-system/kubeadm-config: no controlPlaneEndpoint"
+	}
+	return []Step{{What: what, Details: []string{diff([]byte(kc.Data[kubeadmcfg.ConfigMapKey]), data)},
+		// The plan is minutes old by now: read, change, write again,
+		// retried on a conflict with another writer.
+		Do: func(ctx context.Context) error {
+			return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				cur, err := cms("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				data, changed, err := withEndpoint(cur.Data[kubeadmcfg.ConfigMapKey])
+				if err != nil || !changed {
+					return err
+				}
+				cur = cur.DeepCopy()
+				cur.Data[kubeadmcfg.ConfigMapKey] = string(data)
+				_, err = cms("kube-system").Update(ctx, cur, metav1.UpdateOptions{})
+				return err
+			})
+		}}}, nil
+}
+
+// planAPIObjects points the kubeconfigs the cluster keeps in ConfigMaps
+// (cluster-info, which new `kubeadm join`s trust, and kube-proxy's) at
+// server, each whose current server pick selects, and rolls kube-proxy's
+// pods once for rollout (the value recorded on their template). The waits
+// for the bootstrap signer and the rollout follow.
+func planAPIObjects(ctx context.Context, c *Cluster, phase, server, rollout string, pick func(server string) bool) ([]Step, error) {
+	cms := c.Kube.CoreV1().ConfigMaps
+	var steps []Step
+	resign := false
+	for _, o := range []struct{ ns, name, key string }{{"kube-public", "cluster-info", "kubeconfig"}, {"kube-system", "kube-proxy", "kubeconfig.conf"}} {
+		cm, err := cms(o.ns).Get(ctx, o.name, metav1.GetOptions{})
+		if o.name == "kube-proxy" && apierrors.IsNotFound(err) {
+			// No kube-proxy (Cilium's replacement, kube-router): nothing
+			// of it to point anywhere.
+			c.Log.Detail(phase, "", "kube-system/kube-proxy ConfigMap not present: no kube-proxy to repoint")
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s/%s: %w", o.ns, o.name, err)
+		}
+		if cur, err := certs.Server([]byte(cm.Data[o.key])); err == nil && !pick(cur) {
+			continue
+		}
+		updated, changed, err := certs.SetServer([]byte(cm.Data[o.key]), server)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s %s: %w", o.ns, o.name, o.key, err)
+		}
+		if !changed {
+			continue
+		}
+		resign = resign || o.name == "cluster-info"
+		steps = append(steps, Step{What: o.ns + "/" + o.name + ": server " + server, Details: []string{diff([]byte(cm.Data[o.key]), updated)},
+			Do: func(ctx context.Context) error {
+				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					cur, err := cms(o.ns).Get(ctx, o.name, metav1.GetOptions{})
+					if err != nil {
+						return err
+					}
+					updated, changed, err := certs.SetServer([]byte(cur.Data[o.key]), server)
+					if err != nil || !changed {
+						return err
+					}
+					cur = cur.DeepCopy()
+					cur.Data[o.key] = string(updated)
+					_, err = cms(o.ns).Update(ctx, cur, metav1.UpdateOptions{})
+					return err
+				})
+			}})
+	}
+
+	// kube-proxy pods read their kubeconfig at start: roll them once.
+	ds, err := c.Kube.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		c.Log.Detail(phase, "", "kube-system/kube-proxy DaemonSet not present: no pods to roll")
+	case err != nil:
+		return nil, fmt.Errorf("read kube-system/kube-proxy DaemonSet: %w", err)
+	}
+	rolled := false
+	if err == nil && ds.Spec.Template.Annotations[rolloutAnnotation] != rollout {
+		rolled = true
+		steps = append(steps, Step{What: "kube-system/kube-proxy DaemonSet: roll pods", Details: []string{"annotation " + rolloutAnnotation + "=" + rollout},
+			Do: func(ctx context.Context) error {
+				// A DaemonSet's status changes all the time: read it fresh.
+				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					ds, err := c.Kube.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+					if err != nil || ds.Spec.Template.Annotations[rolloutAnnotation] == rollout {
+						return err
+					}
+					ds = ds.DeepCopy()
+					if ds.Spec.Template.Annotations == nil {
+						ds.Spec.Template.Annotations = map[string]string{}
+					}
+					ds.Spec.Template.Annotations[rolloutAnnotation] = rollout
+					_, err = c.Kube.AppsV1().DaemonSets("kube-system").Update(ctx, ds, metav1.UpdateOptions{})
+					return err
+				})
+			}})
+	}
+	if resign {
+		steps = append(steps, Step{What: "cluster-info re-signed by the bootstrap signer", Wait: true, Do: func(ctx context.Context) error {
+			return waitFor(ctx, c.Log, phase, "", "cluster-info re-signed by the bootstrap signer", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+				return clusterInfoSigned(ctx, c)
+			})
+		}})
+	}
+	if rolled {
+		steps = append(steps, Step{What: "kube-proxy pods rolled", Wait: true, Do: func(ctx context.Context) error {
+			return waitFor(ctx, c.Log, phase, "", "kube-proxy pods rolled", 4*time.Minute, func(ctx context.Context) (bool, string, error) {
+				return kubeProxyRolled(ctx, c)
+			})
+		}})
+	}
+	return steps, nil
 }
 
 // clusterInfoSigned: every bootstrap token that signs has a valid detached

@@ -77,6 +77,15 @@ func (EtcHosts) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 // withHostsEntry is hosts with haadm's line for name set to addr, and any
 // older line of haadm's dropped; the operator's own lines stay as they are.
 func withHostsEntry(hosts []byte, addr, name string) []byte {
+	out := withoutHostsEntry(hosts)
+	if len(out) > 0 && !strings.HasSuffix(string(out), "\n") {
+		out = append(out, '\n')
+	}
+	return append(out, addr+" "+name+" "+etcHostsMarker+"\n"...)
+}
+
+// withoutHostsEntry is hosts without haadm's line (a rollback's).
+func withoutHostsEntry(hosts []byte) []byte {
 	var out []string
 	for _, l := range strings.SplitAfter(string(hosts), "\n") {
 		if l == "" || strings.Contains(l, etcHostsMarker) {
@@ -84,11 +93,24 @@ func withHostsEntry(hosts []byte, addr, name string) []byte {
 		}
 		out = append(out, l)
 	}
-	if len(out) > 0 && !strings.HasSuffix(out[len(out)-1], "\n") {
-		out[len(out)-1] += "\n"
-	}
-	out = append(out, addr+" "+name+" "+etcHostsMarker+"\n")
 	return []byte(strings.Join(out, ""))
+}
+
+// planHostsLine drops haadm's /etc/hosts line on node n, if it has one.
+func planHostsLine(ctx context.Context, c *Cluster, n string) (*Step, error) {
+	h := c.Host(n)
+	have, err := h.ReadFiles(ctx, []string{etcHosts})
+	if err != nil {
+		return nil, err
+	}
+	cur, ok := have[etcHosts]
+	if !ok || !strings.Contains(string(cur.Data), etcHostsMarker) {
+		return nil, nil
+	}
+	want := withoutHostsEntry(cur.Data)
+	f := node.File{Path: etcHosts, Data: want, Mode: modeOr(cur.Mode, 0o644), UID: cur.UID, GID: cur.GID}
+	return &Step{Node: n, What: etcHosts + ": haadm's line removed", Details: []string{fileDetail(etcHosts, have, want, "haadm's line out")},
+		Do: func(ctx context.Context) error { return h.WriteFiles(ctx, []node.File{f}) }}, nil
 }
 
 // otherEntry is a line not of haadm's that maps name, if any: resolvers
