@@ -65,11 +65,11 @@ const nginxManaged = "# Managed by haadm"
 // leaving is one master being taken out, as the plan found it.
 type leaving struct {
 	NodeInfo
-	alive    bool           // reachable over SSH
-	member   *etcdm.Member  // its etcd member, if any
-	files    []string       // control-plane files present on it
+	alive    bool            // reachable over SSH
+	member   *etcdm.Member   // its etcd member, if any
+	files    []string        // control-plane files present on it
 	manifest map[string]bool // static pods present, by file name
-	dataDir  string         // etcd's data dir on it, if it holds a member
+	dataDir  string          // etcd's data dir on it, if it holds a member
 }
 
 // lbSite is a node running haadm's nginx.
@@ -482,7 +482,6 @@ func quorumProblems(members []etcdm.Member, health map[uint64]bool, leave []leav
 	return nil
 }
 
-
 // findLBs reads nginx.conf on every reachable node: haadm's are the load
 // balancers whose backends may name a leaving master.
 func (c *Cluster) findLBs(ctx context.Context) ([]lbSite, error) {
@@ -822,7 +821,10 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 				cmd += "; systemctl disable --now nginx"
 			}
 			steps = append(steps, Step{Node: l.Name, What: "kubelet stopped and disabled", Details: []string{cmd},
-				Do: func(ctx context.Context) error { _, err := h.Run(ctx, cmd+" >/dev/null 2>&1; systemctl is-active -q kubelet && exit 1 || true"); return err }})
+				Do: func(ctx context.Context) error {
+					_, err := h.Run(ctx, cmd+" >/dev/null 2>&1; systemctl is-active -q kubelet && exit 1 || true")
+					return err
+				}})
 		}
 		if nodeExists {
 			steps = append(steps, Step{Node: l.Name, What: "Node object deleted", Do: func(ctx context.Context) error {
