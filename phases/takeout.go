@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -801,7 +802,9 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 				if dataDir == "" {
 					return nil
 				}
-				_, err := h.Run(ctx, fmt.Sprintf("if [ -d %[1]s/member ]; then mkdir -p -m 700 %[2]s && mv %[1]s %[2]s/etcd-data && mkdir -m 700 %[1]s; fi", node.ShellQuote(dataDir), node.ShellQuote(aside)))
+				// The data dir is often a mount of its own: its contents
+				// move, the directory stays.
+				_, err := h.Run(ctx, fmt.Sprintf("if [ -d %[1]s/member ]; then mkdir -p %[2]s/etcd-data && chmod 700 %[3]s %[4]s %[2]s && find %[1]s -mindepth 1 -maxdepth 1 -exec mv -t %[2]s/etcd-data {} +; fi", node.ShellQuote(dataDir), node.ShellQuote(aside), filepath.Dir(asideDir), asideDir))
 				return err
 			}})
 	}
@@ -855,8 +858,10 @@ func moveAside(ctx context.Context, log *Progress, h node.Host, dir string, path
 	for _, p := range paths {
 		q := node.ShellQuote(p)
 		target := node.ShellQuote(dir + p)
-		fmt.Fprintf(&script, "if [ -e %[1]s ]; then mkdir -p -m 700 $(dirname %[2]s) && rm -rf %[2]s && mv %[1]s %[2]s; fi; ", q, target)
+		fmt.Fprintf(&script, "if [ -e %[1]s ]; then mkdir -p $(dirname %[2]s) && rm -rf %[2]s && mv %[1]s %[2]s; fi; ", q, target)
 	}
+	// Keys and kubeconfigs are in there: root's eyes only.
+	fmt.Fprintf(&script, "chmod 700 %s %s %s 2>/dev/null; ", filepath.Dir(asideDir), asideDir, node.ShellQuote(dir))
 	if _, err := h.Run(ctx, script.String()+"true"); err != nil {
 		return err
 	}
@@ -938,7 +943,8 @@ func unmarkNode(ctx context.Context, c *Cluster, name string) error {
 // apiserver endpoints of the cluster from kube-apiserver-* pods.
 func deleteMirrorPods(ctx context.Context, c *Cluster, name string) error {
 	for _, p := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"} {
-		err := c.Kube.CoreV1().Pods("kube-system").Delete(ctx, p+"-"+name, metav1.DeleteOptions{})
+		// No grace: the static pod behind it is gone already.
+		err := c.Kube.CoreV1().Pods("kube-system").Delete(ctx, p+"-"+name, *metav1.NewDeleteOptions(0))
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
