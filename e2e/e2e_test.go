@@ -64,7 +64,11 @@ func lbMode(t *testing.T) mode {
 }
 
 func (m mode) promote(extra ...string) []string {
-	return append(append([]string{"promote", "--nodes", "emei,wudang"}, m.args...), extra...)
+	return append(m.promoteNodes("emei", "wudang"), extra...)
+}
+
+func (m mode) promoteNodes(nodes ...string) []string {
+	return append([]string{"promote", "--nodes", strings.Join(nodes, ",")}, m.args...)
 }
 
 type lab struct {
@@ -76,6 +80,9 @@ type lab struct {
 	// scheduler config file, no kube-proxy, the apiserver on apiPort.
 	production bool
 	apiPort    string
+	// spare is a fourth node (E2E_NODES=4, the lab's LAB_NODES): after
+	// shaolin is lost for good and removed, it is promoted in its place.
+	spare string
 }
 
 func setup(t *testing.T) *lab {
@@ -89,6 +96,9 @@ func setup(t *testing.T) *lab {
 		ips: map[string]string{"shaolin": "10.250.0.11", "emei": "10.250.0.12", "wudang": "10.250.0.13"}, apiPort: "6443"}
 	if os.Getenv("E2E_PROFILE") == "production" {
 		l.production, l.apiPort = true, "7443"
+	}
+	if os.Getenv("E2E_NODES") == "4" {
+		l.spare = "huashan"
 	}
 	for _, f := range []string{l.haadm, l.kubeconfig, l.sshConfig} {
 		if _, err := os.Stat(f); err != nil {
@@ -130,6 +140,7 @@ type result struct {
 	stdout, stderr string
 	code           int
 	took           time.Duration
+	acted          bool // runUntilDo reached its marker
 }
 
 func (l *lab) run(t *testing.T, args ...string) result {
@@ -213,13 +224,15 @@ func (l *lab) healthyMembers(node string) int {
 	return strings.Count(string(out), "is healthy")
 }
 
+type etcdMember struct {
+	ID        uint64   `json:"ID"`
+	Name      string   `json:"name"`
+	PeerURLs  []string `json:"peerURLs"`
+	IsLearner bool     `json:"isLearner"`
+}
+
 type etcdMembers struct {
-	Members []struct {
-		ID        uint64   `json:"ID"`
-		Name      string   `json:"name"`
-		PeerURLs  []string `json:"peerURLs"`
-		IsLearner bool     `json:"isLearner"`
-	} `json:"members"`
+	Members []etcdMember `json:"members"`
 }
 
 func (l *lab) members(t *testing.T, node string) etcdMembers {
@@ -278,8 +291,8 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(nodes.Items) != 3 {
-			t.Fatalf("%d nodes, want 3", len(nodes.Items))
+		if want := len(l.ips) + len(l.spareNodes()); len(nodes.Items) != want {
+			t.Fatalf("%d nodes, want %d", len(nodes.Items), want)
 		}
 		for _, n := range nodes.Items {
 			_, cp := n.Labels["node-role.kubernetes.io/control-plane"]
@@ -310,12 +323,12 @@ func TestE2E(t *testing.T) {
 				running[p.Spec.NodeName] = true
 			}
 		}
-		if want := 3; l.production {
+		if want := len(nodes.Items); l.production {
 			if _, err := kc.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{}); err == nil || len(pods.Items) > 0 {
 				t.Errorf("the production profile must run without kube-proxy (DaemonSet: %v, %d pods)", err, len(pods.Items))
 			}
 		} else if len(running) != want {
-			t.Errorf("kube-proxy Running on %v, want all 3 nodes", running)
+			t.Errorf("kube-proxy Running on %v, want all %d nodes", running, want)
 		}
 		if l.production {
 			if out := l.ssh(t, first, "grep -c -- '--secure-port=7443\\|--encryption-provider-config\\|--audit-policy-file' /etc/kubernetes/manifests/kube-apiserver.yaml"); strings.TrimSpace(out) != "3" {
@@ -392,6 +405,12 @@ func TestE2E(t *testing.T) {
 				t.Fatalf("promote was not interrupted:\n%s", r.stderr)
 			}
 			t.Logf("interrupted after %s:\n%s", r.took.Round(time.Second), lastLines(r.stderr, 4))
+		})
+		t.Run("rollback of a half-promoted cluster", func(t *testing.T) {
+			l.rollback(t, first, []string{"emei", "wudang"})
+		})
+		t.Run("a promote killed in each phase converges", func(t *testing.T) {
+			l.faults(t, m)
 		})
 	}
 
@@ -695,6 +714,298 @@ func TestE2E(t *testing.T) {
 			t.Errorf("status with shaolin cut off: exit %d\n%s", r.code, r.stdout)
 		}
 	})
+
+	if l.spare == "" {
+		return
+	}
+	// From here on shaolin is lost for good; clients use emei's apiserver
+	// (node-local: the endpoint is each node's own localhost).
+	survivor := kubeconfigFor(t, l, "https://"+l.ips["emei"]+":"+l.apiPort)
+	if m.name != "node-local" {
+		survivor = kubeconfigFor(t, l, "https://"+endpoint)
+	}
+	t.Run("a dead shaolin is removed and huashan takes its place", func(t *testing.T) {
+		if out, err := exec.Command("ip", "-n", "haadm-"+first, "link", "set", "eth0", "down").CombinedOutput(); err != nil {
+			t.Fatalf("cutting %s off: %v %s", first, err, out)
+		}
+		read, write := l.apiThroughLB(t, m)
+		waitFor(t, 2*time.Minute, "the API through the LB without shaolin", func() bool { return read() == nil && write(fmt.Sprintf("haadm-e2e-remove-%d", time.Now().UnixNano())) == nil })
+		probe := l.writeProbe(write)
+
+		r := l.run(t, "--kubeconfig", survivor, "remove", first)
+		if r.code == 0 || !strings.Contains(r.stderr, "--force") {
+			t.Fatalf("remove of an unreachable master without --force: exit %d, want a refusal naming --force\n%s", r.code, r.stderr)
+		}
+		if n := len(l.members(t, "emei").Members); n != 3 {
+			t.Fatalf("a refused remove changed etcd: %d members", n)
+		}
+		r = l.run(t, "--kubeconfig", survivor, "remove", first, "--force")
+		l.metrics["remove_dead_seconds"] = r.took.Seconds()
+		if r.code != 0 {
+			t.Fatalf("remove %s --force: exit %d\n%s\n%s", first, r.code, r.stdout, r.stderr)
+		}
+		t.Logf("remove of dead %s took %s", first, r.took.Round(100*time.Millisecond))
+		if ms := l.members(t, "emei"); len(ms.Members) != 2 || slices.ContainsFunc(ms.Members, func(x etcdMember) bool { return x.Name == first }) {
+			t.Errorf("etcd after remove: %+v", ms)
+		}
+		if _, err := l.kubeAt(t, survivor).CoreV1().Nodes().Get(ctx, first, metav1.GetOptions{}); err == nil {
+			t.Errorf("Node %s still exists after remove", first)
+		}
+		lbNodes := []string{lbNode}
+		if m.name == "node-local" {
+			lbNodes = []string{"emei", "wudang", l.spare}
+		}
+		for _, n := range lbNodes {
+			if conf := l.ssh(t, n, "cat /etc/nginx/nginx.conf"); strings.Contains(conf, l.ips[first]+":") {
+				t.Errorf("nginx on %s still sends to %s", n, first)
+			}
+		}
+		again := l.run(t, "--kubeconfig", survivor, "remove", first, "--force")
+		if again.code != 0 || !strings.Contains(again.stderr, "nothing to do") {
+			t.Errorf("second remove: exit %d, want nothing to do\n%s", again.code, again.stderr)
+		}
+
+		r = l.run(t, append([]string{"--kubeconfig", survivor}, m.promoteNodes(l.spare)...)...)
+		l.metrics["promote_replacement_seconds"] = r.took.Seconds()
+		if r.code != 0 {
+			t.Fatalf("promote %s from the survivors: exit %d\n%s\n%s", l.spare, r.code, r.stdout, r.stderr)
+		}
+		ms := l.members(t, "emei")
+		voters := 0
+		for _, x := range ms.Members {
+			if !x.IsLearner && x.Name != "" {
+				voters++
+			}
+		}
+		if voters != 3 {
+			t.Errorf("etcd after promoting %s: %d started voters, want 3: %+v", l.spare, voters, ms)
+		}
+		if st := l.run(t, "--kubeconfig", survivor, "status"); st.code != 0 {
+			t.Errorf("status after replacing shaolin: exit %d\n%s", st.code, st.stdout)
+		}
+		total, failed := probe()
+		l.metrics["writes_during_remove_and_replace"] = total
+		l.metrics["writes_failed_during_remove_and_replace"] = failed
+		t.Logf("API writes through the LB during remove and promote: %d failed of %d", failed, total)
+		if failed > 0 {
+			t.Errorf("%d of %d API writes through the LB failed during remove and promote", failed, total)
+		}
+	})
+
+	t.Run("rollback of a fully promoted cluster, then promote again", func(t *testing.T) {
+		emei := kubeconfigFor(t, l, "https://"+l.ips["emei"]+":"+l.apiPort)
+		l.kubeconfig = emei
+		l.rollback(t, "emei", []string{"wudang", l.spare})
+		r := l.run(t, m.promoteNodes("wudang", l.spare)...)
+		l.metrics["promote_after_rollback_seconds"] = r.took.Seconds()
+		if r.code != 0 {
+			t.Fatalf("promote after rollback: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if st := l.run(t, "status"); st.code != 0 {
+			t.Errorf("status after promoting again: exit %d\n%s", st.code, st.stdout)
+		}
+	})
+}
+
+// spareNodes is the fourth node, when the lab has one.
+func (l *lab) spareNodes() []string {
+	if l.spare == "" {
+		return nil
+	}
+	return []string{l.spare}
+}
+
+// kubeAt is a client for the kubeconfig at path.
+func (l *lab) kubeAt(t *testing.T, path string) kubernetes.Interface {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Timeout = 5 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// writeProbe writes every 200 ms until the returned function is called,
+// which stops it and says how many writes were tried and failed.
+func (l *lab) writeProbe(write func(name string) error) func() (total, failed int64) {
+	var tot, bad atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			tot.Add(1)
+			if err := write(fmt.Sprintf("haadm-e2e-probe-%d-%d", time.Now().Unix(), i)); err != nil {
+				bad.Add(1)
+			}
+		}
+	})
+	return func() (int64, int64) {
+		close(stop)
+		wg.Wait()
+		return tot.Load(), bad.Load()
+	}
+}
+
+// rollback runs haadm rollback and checks the cluster is the single master
+// stays again, the others workers pointed at it, and that a second
+// rollback finds nothing to do.
+func (l *lab) rollback(t *testing.T, stays string, workers []string) {
+	t.Helper()
+	ctx := context.Background()
+	r := l.run(t, "rollback")
+	l.metrics["rollback_seconds_"+stays] = r.took.Seconds()
+	if r.code != 0 {
+		t.Fatalf("rollback: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("rollback to %s took %s", stays, r.took.Round(100*time.Millisecond))
+	ms := l.members(t, stays)
+	if len(ms.Members) != 1 || ms.Members[0].Name != stays {
+		t.Errorf("etcd after rollback: %+v, want %s alone", ms, stays)
+	}
+	kc := l.kubeAt(t, l.kubeconfig)
+	own := "https://" + l.ips[stays] + ":" + l.apiPort
+	if l.ips[stays] == "" && stays == "huashan" {
+		own = "https://10.250.0.14:" + l.apiPort
+	}
+	for _, w := range workers {
+		n, err := kc.CoreV1().Nodes().Get(ctx, w, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, cp := n.Labels["node-role.kubernetes.io/control-plane"]; cp || len(n.Spec.Taints) > 0 {
+			t.Errorf("%s is still marked a control plane: %v %v", w, n.Labels, n.Spec.Taints)
+		}
+		if got := server(t, l.ssh(t, w, "cat /etc/kubernetes/kubelet.conf")); got != own {
+			t.Errorf("%s's kubelet.conf points at %s, want %s", w, got, own)
+		}
+		if out := l.ssh(t, w, "ls /etc/kubernetes/manifests; ls -A /var/lib/etcd; ls /etc/kubernetes/pki"); strings.TrimSpace(out) != "ca.crt" {
+			t.Errorf("%s keeps control-plane files after rollback: %q", w, out)
+		}
+		if out := l.ssh(t, w, "systemctl is-active nginx || true"); strings.TrimSpace(out) == "active" {
+			t.Errorf("nginx still runs on %s after rollback", w)
+		}
+	}
+	cm, err := kc.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cm.Data["ClusterConfiguration"], "controlPlaneEndpoint") {
+		t.Errorf("kubeadm-config keeps a controlPlaneEndpoint after rollback")
+	}
+	ci, err := kc.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := server(t, ci.Data["kubeconfig"]); got != own {
+		t.Errorf("cluster-info points at %s, want %s", got, own)
+	}
+	st := l.run(t, "status")
+	if st.code != 2 || !strings.Contains(st.stdout, "single-master") {
+		t.Errorf("status after rollback: exit %d, want 2 (single-master)\n%s", st.code, st.stdout)
+	}
+	again := l.run(t, "rollback")
+	if again.code != 0 || !strings.Contains(again.stderr, "nothing to do") {
+		t.Errorf("second rollback: exit %d, want nothing to do\n%s", again.code, again.stderr)
+	}
+}
+
+// faults kills haadm (SIGKILL: no cleanup at all) at a point of each phase
+// of a promote; after every kill etcd must still have every started voter
+// healthy (quorum never at risk). The promote test that follows is the run
+// that must converge, and finds no learner left behind. E2E_FAULTS=all adds
+// SSH connections cut and a target's containerd and kubelet restarted
+// mid-phase.
+func (l *lab) faults(t *testing.T, m mode) {
+	type fault struct {
+		name, marker string
+		act          func(cmd *exec.Cmd)
+	}
+	kill := func(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
+	on := func(node, c string) func(*exec.Cmd) {
+		return func(*exec.Cmd) { _ = exec.Command("ssh", "-F", l.sshConfig, node, c).Run() }
+	}
+	list := []fault{
+		{"SIGKILL in certs", "[certs] emei:", kill},
+		{"SIGKILL with emei's learner added", "[etcd] emei: etcd learner", kill},
+		{"SIGKILL while wudang's etcd starts", "[etcd] wudang: etcd.yaml", kill},
+		{"SIGKILL in control-plane", "[control-plane] emei:", kill},
+	}
+	if os.Getenv("E2E_FAULTS") == "all" {
+		list = append(list,
+			fault{"SIGKILL in lb", "[lb] ", kill},
+			fault{"SIGKILL in kubelet", "[kubelet] ", kill},
+			fault{"emei's SSH sessions cut in control-plane", "[control-plane] emei:", on("emei", "pkill -f 'sshd: .*notty' || true")},
+			fault{"wudang's containerd restarted in etcd", "[etcd] wudang: etcd learner", on("wudang", "systemctl restart containerd")},
+			fault{"wudang's kubelet restarted in control-plane", "[control-plane] wudang:", on("wudang", "systemctl restart kubelet")},
+		)
+	}
+	var rows []string
+	for _, f := range list {
+		r := l.runUntilDo(t, f.marker, f.act, m.promote()...)
+		if !r.acted {
+			t.Errorf("%s: the promote never printed %q, so the fault was not injected:\n%s", f.name, f.marker, lastLines(r.stderr, 5))
+		}
+		healthy, voters := l.healthyMembers(first), l.startedVoters(t)
+		rows = append(rows, fmt.Sprintf("%-45s exit %d after %5.1fs; etcd %d healthy of %d started voters", f.name, r.code, r.took.Seconds(), healthy, voters))
+		if healthy < voters {
+			t.Errorf("%s: etcd has %d healthy of %d started voters", f.name, healthy, voters)
+		}
+	}
+	t.Logf("faults:\n%s", strings.Join(rows, "\n"))
+	l.metrics["faults"] = rows
+}
+
+// startedVoters counts etcd members that are started voters.
+func (l *lab) startedVoters(t *testing.T) int {
+	n := 0
+	for _, x := range l.members(t, first).Members {
+		if !x.IsLearner && x.Name != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// runUntilDo runs haadm and calls act (kill it, cut a connection...) once a
+// line of its progress contains marker; haadm then runs to its end.
+func (l *lab) runUntilDo(t *testing.T, marker string, act func(cmd *exec.Cmd), args ...string) result {
+	t.Helper()
+	all := append([]string{"--kubeconfig", l.kubeconfig, "--ssh-config", l.sshConfig, "--log-file", filepath.Join(t.TempDir(), "haadm.log")}, args...)
+	cmd := exec.Command(l.haadm, all...)
+	cmd.Dir = t.TempDir()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var se strings.Builder
+	sc := bufio.NewScanner(stderr)
+	done := false
+	for sc.Scan() {
+		se.WriteString(sc.Text() + "\n")
+		if !done && strings.Contains(sc.Text(), marker) {
+			done = true
+			act(cmd)
+		}
+	}
+	err = cmd.Wait()
+	r := result{stderr: se.String(), took: time.Since(t0), acted: done}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	return r
 }
 
 // apiThroughLB returns a read and a write of the API through the load

@@ -324,6 +324,33 @@ func checkTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo
 		}
 		leave = append(leave, l)
 	}
+	// A rollback also takes out what a promote stopped half way left on
+	// nodes not labelled yet: an etcd member, certificates, static pods.
+	if t.Rollback {
+		for _, o := range slices.Clone(c.Others) {
+			l := leaving{NodeInfo: o, manifest: map[string]bool{}}
+			_, l.alive = c.Hosts[o.Name]
+			for _, m := range members {
+				if m.Name == o.Name || o.IP != "" && slices.Contains(m.PeerURLs, peerURL(o)) {
+					m := m
+					l.member = &m
+				}
+			}
+			if l.alive {
+				if err := l.read(ctx, c); err != nil {
+					add("%v", err)
+				}
+			}
+			if l.member == nil && len(l.files) == 0 && len(l.manifest) == 0 && l.dataDir == "" {
+				continue
+			}
+			if !l.alive && !t.Force {
+				add("node %s holds etcd member %s but is not reachable over SSH: run again with --force to remove the member anyway", o.Name, l.member)
+			}
+			leave = append(leave, l)
+			c.Others = slices.DeleteFunc(c.Others, func(n NodeInfo) bool { return n.Name == o.Name })
+		}
+	}
 	// Dead or unhealthy members leave first: removing a healthy voter
 	// while a dead one stays is what costs quorum.
 	slices.SortStableFunc(leave, func(a, b leaving) int {
