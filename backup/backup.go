@@ -93,7 +93,7 @@ type Member struct {
 type Snapshot struct {
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
-	Revision int64  `json:"revision"`
+	Revision int64  `json:"revision,omitempty"` // 0: unknown
 	Version  string `json:"version,omitempty"`
 }
 

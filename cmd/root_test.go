@@ -52,9 +52,9 @@ func TestPhaseSubcommands(t *testing.T) {
 		phase      string
 		has, lacks []string
 	}{
-		{"etcd", []string{"--nodes", "--remove-stale-learners", "--dry-run"}, []string{"--lb-node", "--endpoint", "--cert-sans"}},
-		{"mark", []string{"--nodes"}, []string{"--lb-node", "--remove-stale-learners"}},
-		{"certs", []string{"--lb-node", "--endpoint", "--cert-sans"}, []string{"--remove-stale-learners", "--skip-phases"}},
+		{"etcd", []string{"--nodes", "--remove-stale-learners", "--dry-run", "--skip-backup", "--keep-backups"}, []string{"--lb-node", "--endpoint", "--cert-sans"}},
+		{"mark", []string{"--nodes", "--skip-backup"}, []string{"--lb-node", "--remove-stale-learners"}},
+		{"certs", []string{"--lb-node", "--endpoint", "--cert-sans", "--skip-backup", "--backup-dir"}, []string{"--remove-stale-learners", "--skip-phases"}},
 	} {
 		_, out, _ := run(t, "phase", tc.phase, "--help")
 		for _, f := range tc.has {

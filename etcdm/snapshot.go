@@ -16,14 +16,12 @@ import (
 type SnapshotInfo struct {
 	Size   int64
 	SHA256 string // of every byte written, trailer included, in hex
-	// Revision is the store's revision at the snapshot's point in time.
-	Revision int64
 	// Version is the etcd server version that made it (etcd >= 3.6).
 	Version string
 }
 
 // Snapshot streams a point-in-time snapshot from the endpoint cli picks to w
-// and returns its size, sha256 and revision. etcd ends the stream
+// and returns its size and sha256. etcd ends the stream
 // with the sha256 of the database; a stream whose trailer does not match is
 // an error, so a backup that a cut connection truncated is never taken for
 // good. On error, w holds a partial snapshot the caller should discard.
@@ -42,9 +40,6 @@ func Snapshot(ctx context.Context, cli *clientv3.Client, w io.Writer) (SnapshotI
 	}
 	if err := trailer.verify(n); err != nil {
 		return info, err
-	}
-	if resp.Header != nil {
-		info.Revision = resp.Header.Revision
 	}
 	info.SHA256 = hex.EncodeToString(whole.Sum(nil))
 	return info, nil
