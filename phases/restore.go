@@ -383,7 +383,10 @@ func (r *restore) steps() []Step {
 		// One after another, and not Batch: Batch steps next to the
 		// unpacking would run alongside it.
 		steps = append(steps, Step{Node: n, What: "restart kubelet", Details: []string{"systemctl restart kubelet"},
-			Do: func(ctx context.Context) error { _, err := r.hosts[n].Run(ctx, "systemctl restart kubelet"); return err }})
+			Do: func(ctx context.Context) error {
+				_, err := r.hosts[n].Run(ctx, "systemctl restart kubelet")
+				return err
+			}})
 	}
 	steps = append(steps,
 		Step{Node: first, What: "etcd answers at " + r.member.clientURL, Do: func(ctx context.Context) error { return r.waitEtcd(ctx) }},
