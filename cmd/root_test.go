@@ -129,3 +129,22 @@ users:
 		t.Errorf("exit %d, want 3\n%s", code, out)
 	}
 }
+
+// restore takes one backup directory and refuses, before any SSH, one
+// that is not a backup.
+func TestRestoreCommand(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, out, _ := run(t, "restore", "--help")
+	for _, f := range []string{"restore BACKUP", "--etcd-only", "--dry-run", "--ssh-config"} {
+		if !strings.Contains(out, f) {
+			t.Errorf("restore help lacks %s:\n%s", f, out)
+		}
+	}
+	if code, _, errOut := run(t, "restore"); code == 0 || !strings.Contains(errOut, "accepts 1 arg") {
+		t.Errorf("restore without a backup: %d %q", code, errOut)
+	}
+	code, _, errOut := run(t, "restore", "--log-file", "restore.log", "nope")
+	if code == 0 || !strings.Contains(errOut, "nope is not a backup haadm can restore") || !strings.Contains(errOut, "nothing was changed") {
+		t.Errorf("restore of a missing dir: %d %q", code, errOut)
+	}
+}
