@@ -30,6 +30,9 @@ type promoteFlags struct {
 	etcHosts   string
 	dryRun     bool
 	skipPhases []string
+	skipBackup bool
+	keep       int
+	command    string
 
 	removeStaleLearners bool
 }
@@ -37,7 +40,8 @@ type promoteFlags struct {
 func (f *promoteFlags) register(c *cobra.Command, uses phases.Uses) {
 	fl := c.Flags()
 	fl.StringSliceVar(&f.nodes, "nodes", nil, "joined nodes to make control-plane nodes, e.g. emei,wudang")
-	fl.StringVar(&f.backupDir, "backup-dir", "haadm-backups", "local directory for the etcd snapshot")
+	fl.StringVar(&f.backupDir, "backup-dir", "haadm-backups", "local directory for the backups (etcd snapshot and manifest, one folder per run)")
+	fl.IntVar(&f.keep, "keep-backups", phases.DefaultKeepBackups, "backups to keep in --backup-dir and on the nodes, besides the originals (the cluster before its promotion), which are never pruned")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print every file, certificate, manifest and object that would change, with diffs; change nothing")
 	_ = c.MarkFlagRequired("nodes")
 	if uses&phases.UsesEndpoint != 0 {
@@ -64,12 +68,12 @@ func (f *promoteFlags) options(g *globalFlags) (phases.Options, error) {
 	return phases.Options{
 		Nodes: f.nodes, FirstMaster: g.firstMaster, LBNode: f.lbNode, LBPort: f.lbPort, LBMode: mode,
 		Endpoint: f.endpoint, CertSANs: f.certSANs, BackupDir: f.backupDir, DryRun: f.dryRun,
-		SkipBackup: slices.Contains(f.skipPhases, "backup"), RemoveStaleLearners: f.removeStaleLearners, EtcHosts: f.etcHosts,
+		SkipBackup: f.skipBackup || slices.Contains(f.skipPhases, "backup"), KeepBackups: f.keep, Command: f.command, RemoveStaleLearners: f.removeStaleLearners, EtcHosts: f.etcHosts,
 	}, nil
 }
 
 func newPromoteCommand(g *globalFlags) *cobra.Command {
-	f := &promoteFlags{}
+	f := &promoteFlags{command: "promote"}
 	c := &cobra.Command{
 		Use:   "promote --nodes emei,wudang --lb-node emei",
 		Short: "Make joined nodes control-plane nodes: all phases in order",
@@ -104,7 +108,7 @@ func newPhaseCommand(g *globalFlags) *cobra.Command {
 		},
 	}
 	for _, p := range phases.All() {
-		f := &promoteFlags{}
+		f := &promoteFlags{command: "phase-" + p.Name()}
 		sub := &cobra.Command{
 			Use:   p.Name(),
 			Short: p.Description(),
@@ -114,6 +118,9 @@ func newPhaseCommand(g *globalFlags) *cobra.Command {
 			},
 		}
 		f.register(sub, p.Uses())
+		// promote skips it with --skip-phases backup; a single phase has
+		// no phases to skip, and must not skip the backup by default.
+		sub.Flags().BoolVar(&f.skipBackup, "skip-backup", false, "run without taking a backup first (no etcd snapshot of this run)")
 		c.AddCommand(sub)
 	}
 	return c

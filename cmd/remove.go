@@ -18,6 +18,7 @@ type takeoutFlags struct {
 	skipBackup bool
 	force      bool
 	keepNode   bool
+	keep       int
 }
 
 func (f *takeoutFlags) register(c *cobra.Command) {
@@ -25,6 +26,7 @@ func (f *takeoutFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.backupDir, "backup-dir", "haadm-backups", "local directory for the etcd snapshot")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print every change that would be made, with diffs; change nothing")
 	fl.BoolVar(&f.skipBackup, "skip-backup", false, "change the cluster without taking an etcd snapshot first")
+	fl.IntVar(&f.keep, "keep-backups", phases.DefaultKeepBackups, "backups to keep in --backup-dir and on the nodes, besides the originals, which are never pruned")
 	fl.BoolVar(&f.force, "force", false, "take out masters SSH cannot reach (dead): etcd member, load balancers and API objects only")
 }
 
@@ -79,7 +81,7 @@ changes nothing; haadm promote works again afterwards.`,
 }
 
 func runTakeout(cmd *cobra.Command, g *globalFlags, f *takeoutFlags, t phases.Takeout, name string) error {
-	opts := phases.Options{FirstMaster: g.firstMaster, BackupDir: f.backupDir, DryRun: f.dryRun, SkipBackup: f.skipBackup}
+	opts := phases.Options{FirstMaster: g.firstMaster, BackupDir: f.backupDir, DryRun: f.dryRun, SkipBackup: f.skipBackup, KeepBackups: f.keep, Command: name}
 	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 	defer cancel()
 	logF, logPath, err := openLog(g, name)

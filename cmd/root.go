@@ -82,7 +82,7 @@ that pointed at the first master.
 	pf.DurationVar(&g.timeout, "timeout", 45*time.Minute, "give up after this long")
 	pf.BoolVar(&g.insecureIgnoreHostKey, "insecure-ignore-host-key", false, "accept any SSH host key (do not use on production)")
 	pf.StringVar(&g.firstMaster, "first-master", "", "the existing control-plane node (default: the only node labelled control-plane)")
-	root.AddCommand(newPromoteCommand(g), newPhaseCommand(g), newStatusCommand(g), newRemoveCommand(g), newRollbackCommand(g), newVersionCommand())
+	root.AddCommand(newPromoteCommand(g), newPhaseCommand(g), newStatusCommand(g), newRemoveCommand(g), newRollbackCommand(g), newRestoreCommand(g), newVersionCommand())
 	return root
 }
 

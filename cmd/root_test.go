@@ -52,9 +52,9 @@ func TestPhaseSubcommands(t *testing.T) {
 		phase      string
 		has, lacks []string
 	}{
-		{"etcd", []string{"--nodes", "--remove-stale-learners", "--dry-run"}, []string{"--lb-node", "--endpoint", "--cert-sans"}},
-		{"mark", []string{"--nodes"}, []string{"--lb-node", "--remove-stale-learners"}},
-		{"certs", []string{"--lb-node", "--endpoint", "--cert-sans"}, []string{"--remove-stale-learners", "--skip-phases"}},
+		{"etcd", []string{"--nodes", "--remove-stale-learners", "--dry-run", "--skip-backup", "--keep-backups"}, []string{"--lb-node", "--endpoint", "--cert-sans"}},
+		{"mark", []string{"--nodes", "--skip-backup"}, []string{"--lb-node", "--remove-stale-learners"}},
+		{"certs", []string{"--lb-node", "--endpoint", "--cert-sans", "--skip-backup", "--backup-dir"}, []string{"--remove-stale-learners", "--skip-phases"}},
 	} {
 		_, out, _ := run(t, "phase", tc.phase, "--help")
 		for _, f := range tc.has {
@@ -127,5 +127,24 @@ users:
 	code, out, _ := run(t, "--kubeconfig", kc, "--ssh-config", filepath.Join(dir, "ssh_config"), "status", "--probe-timeout", "500ms")
 	if code != 3 {
 		t.Errorf("exit %d, want 3\n%s", code, out)
+	}
+}
+
+// restore takes one backup directory and refuses, before any SSH, one
+// that is not a backup.
+func TestRestoreCommand(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, out, _ := run(t, "restore", "--help")
+	for _, f := range []string{"restore BACKUP", "--etcd-only", "--dry-run", "--ssh-config"} {
+		if !strings.Contains(out, f) {
+			t.Errorf("restore help lacks %s:\n%s", f, out)
+		}
+	}
+	if code, _, errOut := run(t, "restore"); code == 0 || !strings.Contains(errOut, "accepts 1 arg") {
+		t.Errorf("restore without a backup: %d %q", code, errOut)
+	}
+	code, _, errOut := run(t, "restore", "--log-file", "restore.log", "nope")
+	if code == 0 || !strings.Contains(errOut, "nope is not a backup haadm can restore") || !strings.Contains(errOut, "nothing was changed") {
+		t.Errorf("restore of a missing dir: %d %q", code, errOut)
 	}
 }

@@ -240,13 +240,13 @@ func TestGrowCluster(t *testing.T) {
 	step("snapshot", func(t *testing.T) {
 		ctx := testCtx(t, 20*time.Second)
 		var buf bytes.Buffer
-		n, sum, err := Snapshot(ctx, cli, &buf)
+		info, err := Snapshot(ctx, cli, &buf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		raw := sha256.Sum256(buf.Bytes())
-		if n <= 0 || n != int64(buf.Len()) || sum != hex.EncodeToString(raw[:]) {
-			t.Fatalf("Snapshot = %d bytes, sha %s; wrote %d bytes, sha %x", n, sum, buf.Len(), raw)
+		if info.Size <= 0 || info.Size != int64(buf.Len()) || info.SHA256 != hex.EncodeToString(raw[:]) {
+			t.Fatalf("Snapshot = %+v; wrote %d bytes, sha %x", info, buf.Len(), raw)
 		}
 		assertSnapshotReadable(t, buf.Bytes())
 	})

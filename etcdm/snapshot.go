@@ -12,27 +12,37 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// SnapshotInfo describes a snapshot Snapshot wrote.
+type SnapshotInfo struct {
+	Size   int64
+	SHA256 string // of every byte written, trailer included, in hex
+	// Version is the etcd server version that made it (etcd >= 3.6).
+	Version string
+}
+
 // Snapshot streams a point-in-time snapshot from the endpoint cli picks to w
-// and returns the bytes written and their sha256 in hex. etcd ends the stream
+// and returns its size and sha256. etcd ends the stream
 // with the sha256 of the database; a stream whose trailer does not match is
 // an error, so a backup that a cut connection truncated is never taken for
 // good. On error, w holds a partial snapshot the caller should discard.
-func Snapshot(ctx context.Context, cli *clientv3.Client, w io.Writer) (int64, string, error) {
+func Snapshot(ctx context.Context, cli *clientv3.Client, w io.Writer) (SnapshotInfo, error) {
 	resp, err := cli.SnapshotWithVersion(ctx)
 	if err != nil {
-		return 0, "", fmt.Errorf("starting etcd snapshot: %w", err)
+		return SnapshotInfo{}, fmt.Errorf("starting etcd snapshot: %w", err)
 	}
 	defer resp.Snapshot.Close()
 	whole := sha256.New()
 	trailer := &trailerCheck{db: sha256.New()}
 	n, err := io.Copy(io.MultiWriter(w, whole, trailer), resp.Snapshot)
+	info := SnapshotInfo{Size: n, Version: resp.Version}
 	if err != nil {
-		return n, "", fmt.Errorf("streaming etcd snapshot after %d bytes: %w", n, err)
+		return info, fmt.Errorf("streaming etcd snapshot after %d bytes: %w", n, err)
 	}
 	if err := trailer.verify(n); err != nil {
-		return n, "", err
+		return info, err
 	}
-	return n, hex.EncodeToString(whole.Sum(nil)), nil
+	info.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	return info, nil
 }
 
 // trailerCheck hashes everything but the last sha256.Size bytes seen, which

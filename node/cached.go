@@ -10,7 +10,7 @@ import (
 // Cached is a Host that answers ReadFiles from files it read earlier in one
 // batch (Prefetch), so that the plans of many phases cost one round trip
 // per node instead of one each. Anything that may change the node (Run,
-// WriteFile, WriteFiles) forgets everything it holds; Output is read-only
+// WriteFile, WriteFiles, Upload) forgets everything it holds; Output is read-only
 // by the Host contract and forgets nothing.
 type Cached struct {
 	Host
@@ -82,4 +82,9 @@ func (c *Cached) WriteFile(ctx context.Context, path string, data []byte, mode f
 func (c *Cached) WriteFiles(ctx context.Context, files []File) error {
 	c.forget()
 	return c.Host.WriteFiles(ctx, files)
+}
+
+func (c *Cached) Upload(ctx context.Context, s Stream) error {
+	c.forget()
+	return c.Host.Upload(ctx, s)
 }

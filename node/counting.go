@@ -56,6 +56,11 @@ func (c *Counting) WriteFiles(ctx context.Context, files []File) error {
 	return c.Host.WriteFiles(ctx, files)
 }
 
+func (c *Counting) Upload(ctx context.Context, s Stream) error {
+	c.trips.Add(1)
+	return c.Host.Upload(ctx, s)
+}
+
 func (c *Counting) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	c.tunnels.Add(1)
 	return c.Host.DialContext(ctx, network, addr)

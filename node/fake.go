@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"path"
@@ -26,6 +29,7 @@ type Fake struct {
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	calls     []Call
 	closed    bool
+	uploadErr map[string]string
 }
 
 type fakeFile struct {
@@ -48,6 +52,8 @@ const (
 	CallRun    CallKind = "run"
 	CallRead   CallKind = "read"
 	CallWrite  CallKind = "write"
+	// CallUpload is an Upload: Path, Mode and the Data that arrived.
+	CallUpload CallKind = "upload"
 	CallDial   CallKind = "dial"
 	CallClose  CallKind = "close"
 )
@@ -339,6 +345,41 @@ func (f *Fake) WriteFile(ctx context.Context, path string, data []byte, mode fs.
 	}
 	f.files[path] = fakeFile{data: clone(data), mode: mode}
 	return nil
+}
+
+// Upload reads the stream whole (a test's files are small), records it
+// and, like the real hosts, stores it only when size and sha256 match.
+// A path scripted with FailUpload fails after reading.
+func (f *Fake) Upload(ctx context.Context, s Stream) error {
+	data, err := io.ReadAll(s.Data)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, Call{Kind: CallUpload, Path: s.Path, Data: clone(data), Mode: s.Mode})
+	if err != nil {
+		return fmt.Errorf("node %s: uploading %s: %w", f.name, s.Path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	if err := checkStream(s, int64(len(data)), hex.EncodeToString(sum[:])); err != nil {
+		return fmt.Errorf("node %s: uploading %s: %w", f.name, s.Path, err)
+	}
+	if msg, ok := f.uploadErr[s.Path]; ok {
+		return fmt.Errorf("node %s: uploading %s: %s", f.name, s.Path, msg)
+	}
+	f.files[s.Path] = fakeFile{data: data, mode: s.Mode}
+	return nil
+}
+
+// FailUpload makes Uploads to path fail with msg (after the data arrived).
+func (f *Fake) FailUpload(path, msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.uploadErr == nil {
+		f.uploadErr = map[string]string{}
+	}
+	f.uploadErr[path] = msg
 }
 
 func (f *Fake) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {

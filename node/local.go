@@ -3,6 +3,8 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -128,6 +130,79 @@ func (h *LocalHost) WriteFile(ctx context.Context, path string, data []byte, mod
 	}
 	syncDir(dir)
 	return nil
+}
+
+// Upload copies s.Data into a temporary file next to s.Path, hashing it on
+// the way, and renames it into place once size and sha256 match.
+func (h *LocalHost) Upload(ctx context.Context, s Stream) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("node %s: uploading %s: %w", h.name, s.Path, err)
+		}
+	}()
+	dir := filepath.Dir(s.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(s.Path)+".haadm-tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	sum := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, sum), ctxReader{ctx, s.Data})
+	if err != nil {
+		return err
+	}
+	if err := checkStream(s, n, hex.EncodeToString(sum.Sum(nil))); err != nil {
+		return err
+	}
+	if err := f.Chmod(s.Mode.Perm()); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), s.Path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// checkStream compares what arrived with what the Stream promised.
+func checkStream(s Stream, n int64, sum string) error {
+	if n != s.Size {
+		return fmt.Errorf("short write: received %d of %d bytes", n, s.Size)
+	}
+	if sum != s.SHA256 {
+		return fmt.Errorf("sha256 %s, want %s: corrupted in transit", sum, s.SHA256)
+	}
+	return nil
+}
+
+// ctxReader stops a copy when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // ReadFiles reads paths with the same results as SSHHost.ReadFiles: a path

@@ -11,6 +11,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 )
@@ -40,6 +41,11 @@ type Host interface {
 	// all are staged are they renamed into place, so a failure leaves every
 	// target as it was. A File with Dir set is a directory to create.
 	WriteFiles(ctx context.Context, files []File) error
+	// Upload streams a file of any size (an etcd snapshot, an archive)
+	// into a temporary file next to s.Path, checks its size and sha256 on
+	// the node, and only then renames it into place; the content is never
+	// held whole in memory.
+	Upload(ctx context.Context, s Stream) error
 	// DialContext opens a connection from the node's side of the network
 	// (an SSH direct-tcpip channel), e.g. to the node's own etcd on 127.0.0.1.
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
@@ -61,3 +67,13 @@ type File struct {
 
 // Owner is UID:GID as chown takes it.
 func (f File) Owner() string { return fmt.Sprintf("%d:%d", f.UID, f.GID) }
+
+// Stream is a file Upload sends: its content comes from Data, which must
+// yield exactly Size bytes whose sha256 (hex) is SHA256.
+type Stream struct {
+	Path   string
+	Mode   fs.FileMode
+	Size   int64
+	SHA256 string
+	Data   io.Reader
+}

@@ -330,6 +330,39 @@ func (h *SSHHost) WriteFile(ctx context.Context, p string, data []byte, mode fs.
 	return err
 }
 
+// Upload streams s.Data to the node's stdin; the script checks size and
+// sha256 with sha256sum before the rename, so a cut connection or a
+// corrupted stream never replaces the target.
+func (h *SSHHost) Upload(ctx context.Context, s Stream) error {
+	_, err := h.exec(ctx, uploadScript(s, randomSuffix()), s.Data)
+	return err
+}
+
+func uploadScript(s Stream, suffix string) string {
+	dir, base := path.Split(s.Path)
+	if dir == "" {
+		dir = "./"
+	}
+	tmp := dir + "." + base + ".haadm-tmp-" + suffix
+	return strings.Join([]string{
+		"set -e",
+		"f=" + ShellQuote(s.Path) + "; d=" + ShellQuote(dir) + "; t=" + ShellQuote(tmp),
+		`mkdir -p -- "$d"`,
+		"umask 077",
+		`trap 'rm -f -- "$t"' EXIT`,
+		"trap 'exit 1' HUP INT TERM PIPE",
+		`cat > "$t"`,
+		`n=$(($(wc -c < "$t")))`,
+		fmt.Sprintf(`if [ "$n" -ne %d ]; then echo "$f: short write: received $n of %d bytes" >&2; exit 1; fi`, s.Size, s.Size),
+		`sum=$(sha256sum < "$t"); sum=${sum%% *}`,
+		fmt.Sprintf(`if [ "$sum" != %s ]; then echo "$f: sha256 $sum, want %s: corrupted in transit" >&2; exit 1; fi`, ShellQuote(s.SHA256), s.SHA256),
+		fmt.Sprintf(`chmod %04o -- "$t"`, s.Mode.Perm()),
+		`sync -- "$t" 2>/dev/null || sync`,
+		`mv -f -- "$t" "$f"`,
+		"trap - EXIT",
+	}, "\n")
+}
+
 func writeScript(p string, size int, mode fs.FileMode, suffix string) string {
 	dir, base := path.Split(p)
 	if dir == "" {

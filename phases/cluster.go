@@ -42,6 +42,12 @@ type Options struct {
 	BackupDir string
 	// SkipBackup runs the phases without the backup step first.
 	SkipBackup bool
+	// KeepBackups is how many of the newest backups pruning keeps besides
+	// the originals; 0 means DefaultKeepBackups.
+	KeepBackups int
+	// Command names the haadm command in the backup's manifest
+	// ("promote", "phase-certs").
+	Command string
 	// DryRun prints every phase's plan instead of applying it.
 	DryRun bool
 	// EtcHosts, when set, is the address the endpoint's host name must

@@ -54,6 +54,9 @@ func (o Options) Validate() error {
 			add("--etc-hosts needs --endpoint NAME:PORT with a host name, not an address")
 		}
 	}
+	if o.KeepBackups < 0 {
+		add("--keep-backups %d: want how many of the newest backups to keep (originals are always kept)", o.KeepBackups)
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%d problem(s) with the options; nothing was changed:\n  - %s", len(problems), strings.Join(problems, "\n  - "))
 	}

@@ -201,7 +201,7 @@ func TestRun(t *testing.T) {
 			},
 			opts:    func(o *Options) { o.SkipBackup = true },
 			journal: []string{"do a: x"},
-			console: []string{"[backup] skipped as asked (--skip-phases backup): no snapshot of this run", "[promote] finished"},
+			console: []string{"[backup] skipped as asked: no snapshot of this run", "[promote] finished"},
 		},
 		{
 			name: "a failing plan stops the run before the backup",

@@ -14,6 +14,27 @@ type Progress struct {
 	mu      sync.Mutex
 	console io.Writer
 	detail  io.Writer
+	// applied is told each step the run applied (see OnApplied).
+	applied func(phase, node, what string)
+}
+
+// OnApplied makes fn hear of every step applied from now on: the run's
+// backup records them in its manifest.
+func (p *Progress) OnApplied(fn func(phase, node, what string)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applied = fn
+}
+
+// Applied reports a step that changed something; Work.apply is the one
+// caller.
+func (p *Progress) Applied(phase, node, what string) {
+	p.mu.Lock()
+	fn := p.applied
+	p.mu.Unlock()
+	if fn != nil {
+		fn(phase, node, what)
+	}
 }
 
 // NewProgress writes steps to console and steps plus details to detail

@@ -74,10 +74,26 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 		return leftover(c, nil)
 	}
 	if c.Opts.SkipBackup {
-		c.Log.Step("backup", "", 0, "skipped as asked (--skip-phases backup): no snapshot of this run")
-	} else if err := Backup(ctx, c); err != nil {
+		c.Log.Step("backup", "", 0, "skipped as asked: no snapshot of this run")
+		return applyAll(ctx, c, list, plans, start)
+	}
+	rec, err := Backup(ctx, c)
+	if err != nil {
 		return fmt.Errorf("backup: %w\n(nothing was changed)", err)
 	}
+	c.Log.OnApplied(rec.Applied)
+	err = applyAll(ctx, c, list, plans, start)
+	c.Log.OnApplied(nil)
+	rec.Finish(err)
+	if e := rec.Err(); e != nil {
+		c.Log.Step("backup", "", 0, "could not record this run's changes in "+rec.Dir()+": "+e.Error())
+	}
+	return err
+}
+
+// applyAll applies the plans in order, planning a dependent phase again
+// when one it depends on changed something.
+func applyAll(ctx context.Context, c *Cluster, list []Phase, plans []*Work, start time.Time) error {
 	changed := map[string]bool{}
 	var left []string
 	for i, p := range list {

@@ -229,20 +229,33 @@ func runTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo, 
 		c.Log.Step("plan", "", 0, "nothing to do: "+what+" is done")
 		return leftover(c, nil)
 	}
-	if c.Opts.SkipBackup {
-		c.Log.Step("backup", "", 0, "skipped as asked (--skip-backup): no snapshot of this run")
-	} else if err := Backup(ctx, c); err != nil {
-		return fmt.Errorf("backup: %w\n(nothing was changed)", err)
-	}
 	name := "remove"
 	if t.Rollback {
 		name = "rollback"
 	}
-	if err := w.apply(ctx, name, c.Log); err != nil {
-		return fmt.Errorf("%s: %w\n(re-run the same command to resume: it picks up where it stopped)", name, err)
+	apply := func() error {
+		if err := w.apply(ctx, name, c.Log); err != nil {
+			return fmt.Errorf("%s: %w\n(re-run the same command to resume: it picks up where it stopped)", name, err)
+		}
+		c.Log.Step(name, "", time.Since(start), "finished")
+		return leftover(c, w.Left)
 	}
-	c.Log.Step(name, "", time.Since(start), "finished")
-	return leftover(c, w.Left)
+	if c.Opts.SkipBackup {
+		c.Log.Step("backup", "", 0, "skipped as asked (--skip-backup): no snapshot of this run")
+		return apply()
+	}
+	rec, err := Backup(ctx, c)
+	if err != nil {
+		return fmt.Errorf("backup: %w\n(nothing was changed)", err)
+	}
+	c.Log.OnApplied(rec.Applied)
+	err = apply()
+	c.Log.OnApplied(nil)
+	rec.Finish(err)
+	if e := rec.Err(); e != nil {
+		c.Log.Step("backup", "", 0, "could not record this run's changes in "+rec.Dir()+": "+e.Error())
+	}
+	return err
 }
 
 // takeoutPhase names the takeout's plan in a dry run's output.

@@ -394,6 +394,11 @@ func (m *meter) WriteFiles(ctx context.Context, files []node.File) error {
 	return err
 }
 
+func (m *meter) Upload(ctx context.Context, s node.Stream) error {
+	m.count("Upload")
+	return m.Host.Upload(ctx, s)
+}
+
 func (m *meter) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	m.count("Dial")
 	return m.Host.DialContext(ctx, network, addr)

@@ -82,6 +82,9 @@ func (w *Work) apply(ctx context.Context, phase string, log *Progress) error {
 			return fmt.Errorf("%s: %w", s.What, err)
 		}
 		log.Step(phase, s.Node, time.Since(t0), s.What)
+		if !s.Wait {
+			log.Applied(phase, s.Node, s.What)
+		}
 		return nil
 	}
 	if w.PerNode {

@@ -1,0 +1,50 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/haadm/haadm/node"
+	"github.com/haadm/haadm/phases"
+)
+
+func newRestoreCommand(g *globalFlags) *cobra.Command {
+	var opts phases.RestoreOptions
+	c := &cobra.Command{
+		Use:   "restore BACKUP",
+		Short: "Put the cluster back to the state of a backup haadm took (etcd, and each node's /etc/kubernetes)",
+		Long: `Restores a backup directory that haadm promote or haadm phase wrote (under --backup-dir),
+the way kubeadm documents an etcd restore: every node's static pods are stopped, the etcd
+snapshot is restored on this machine as a one-member cluster for the first master and shipped
+to it, and each node's /etc/kubernetes (and /etc/nginx where it was archived) is unpacked from
+the node's archive, so that nodes that were workers are workers again. Nothing is deleted: the
+current data dir and configuration are kept next to the restored ones as *.before-restore-<time>.
+Every check runs before anything changes; a restore that stopped half way resumes when run again.
+
+  haadm restore haadm-backups/20250301T120000Z --dry-run
+  haadm restore haadm-backups/20250301T120000Z`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Dir = args[0]
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			defer cancel()
+			logF, logPath, err := openLog(g, "restore")
+			if err != nil {
+				return err
+			}
+			defer logF.Close()
+			err = phases.Restore(ctx, node.SSHDialer(sshOptions(g)), opts, phases.NewProgress(cmd.ErrOrStderr(), logF), cmd.OutOrStdout())
+			if err != nil {
+				fmt.Fprintf(logF, "%s ERROR %v\n", time.Now().Format(time.RFC3339Nano), err)
+				return fmt.Errorf("%w\n(details: %s)", err, logPath)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&opts.EtcdOnly, "etcd-only", false, "restore only etcd; leave every node's /etc/kubernetes as it is now")
+	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "check the backup and the nodes and print every step; change nothing")
+	return c
+}
