@@ -44,7 +44,7 @@ e2e: build
 
 # Every scenario, CI's and the longer ones: both layouts on both profiles.
 e2e-all: build
-	E2E_RUNS="v1.36.3:external v1.36.3:node-local:production v1.35:external v1.36.3:node-local v1.36.3:external:production" bash lab/e2e.sh
+	E2E_FAULTS=all E2E_RUNS="v1.36.3:external:plain:4 v1.36.3:node-local:production v1.35:external v1.36.3:node-local v1.36.3:external:production:4" bash lab/e2e.sh
 
 check: test e2e
 

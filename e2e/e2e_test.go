@@ -792,17 +792,63 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	backups := filepath.Join(t.TempDir(), "backups")
 	t.Run("rollback of a fully promoted cluster, then promote again", func(t *testing.T) {
 		emei := kubeconfigFor(t, l, "https://"+l.ips["emei"]+":"+l.apiPort)
 		l.kubeconfig = emei
 		l.rollback(t, "emei", []string{"wudang", l.spare})
-		r := l.run(t, m.promoteNodes("wudang", l.spare)...)
+		r := l.run(t, append(m.promoteNodes("wudang", l.spare), "--backup-dir", backups)...)
 		l.metrics["promote_after_rollback_seconds"] = r.took.Seconds()
 		if r.code != 0 {
 			t.Fatalf("promote after rollback: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 		if st := l.run(t, "status"); st.code != 0 {
 			t.Errorf("status after promoting again: exit %d\n%s", st.code, st.stdout)
+		}
+	})
+
+	t.Run("restore the backup taken before that promote", func(t *testing.T) {
+		dirs, _ := filepath.Glob(filepath.Join(backups, "2*"))
+		if len(dirs) == 0 {
+			t.Fatalf("no backup in %s", backups)
+		}
+		kc := l.kubeAt(t, l.kubeconfig)
+		if _, err := kc.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "haadm-e2e-after-backup"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r := l.run(t, "restore", dirs[len(dirs)-1])
+		l.metrics["restore_seconds"] = r.took.Seconds()
+		t.Logf("restore took %s", r.took.Round(100*time.Millisecond))
+		if r.code != 0 {
+			t.Fatalf("restore: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if ms := l.members(t, "emei"); len(ms.Members) != 1 {
+			t.Errorf("etcd after restore: %+v, want emei alone", ms)
+		}
+		waitFor(t, 3*time.Minute, "every node Ready after the restore", func() bool {
+			nodes, err := kc.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false
+			}
+			for _, n := range nodes.Items {
+				if !ready(n) {
+					return false
+				}
+			}
+			return len(nodes.Items) == 3
+		})
+		if _, err := kc.CoreV1().ConfigMaps("default").Get(ctx, "haadm-e2e-after-backup", metav1.GetOptions{}); err == nil {
+			t.Errorf("a ConfigMap written after the backup survived its restore")
+		}
+		if st := l.run(t, "status"); st.code != 2 || !strings.Contains(st.stdout, "single-master") {
+			t.Errorf("status after restore: exit %d, want 2 (single-master)\n%s", st.code, st.stdout)
+		}
+		r = l.run(t, m.promoteNodes("wudang", l.spare)...)
+		if r.code != 0 {
+			t.Fatalf("promote after restore: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if st := l.run(t, "status"); st.code != 0 {
+			t.Errorf("status after promoting the restored cluster: exit %d\n%s", st.code, st.stdout)
 		}
 	})
 }

@@ -369,7 +369,7 @@ func (r *restore) steps() []Step {
 			if slices.Contains(r.m.ControlPlanes, n) {
 				role = "control plane"
 			}
-			cmd := unpackScript(a.Path, paths, s, data, n == first, role == "control plane", held)
+			cmd := unpackScript(a.Path, paths, s, data, n == first, role == "control plane", held, port)
 			what := "/" + strings.Join(paths, " /") + " restored from " + a.Path + " (a " + role + " then; the current ones kept as .before-restore-" + s + ")"
 			steps = append(steps, Step{Node: n, What: what, Details: []string{cmd}, Batch: true,
 				Do: func(ctx context.Context) error { _, err := r.hosts[n].Run(ctx, cmd); return err }})
@@ -423,39 +423,59 @@ func swapScript(data, stamp string) string {
 	return strings.Join([]string{
 		"set -e",
 		"d=" + node.ShellQuote(data) + "; n=\"$d.haadm-restore-" + stamp + "\"; b=\"$d.before-restore-" + stamp + "\"",
-		`if [ -d "$n" ]; then`,
-		`	if [ -e "$d" ]; then mv -- "$d" "$b"; fi`,
-		`	mv -- "$n" "$d"`,
+		// The data dir is often a mount of its own: its member directory
+		// moves, the directory stays.
+		`if [ -d "$n/member" ]; then`,
+		`	mkdir -p "$b" "$d" && chmod 700 "$b" "$d"`,
+		`	if [ -d "$d/member" ] && [ ! -e "$b/member" ]; then mv -- "$d/member" "$b/member"; fi`,
+		`	if [ -e "$d/member" ]; then echo "$d/member is in the way and $b/member exists already" >&2; exit 1; fi`,
+		`	mv -- "$n/member" "$d/member"`,
+		`	rmdir -- "$n" 2>/dev/null || true`,
 		`fi`,
 		`test -d "$d/member"`,
 	}, "\n")
 }
 
 // unpackScript puts a node's archived configuration back: each archived
-// path moved aside (once: a re-run keeps the first copy), then the archive
-// unpacked over /. A node that was no control plane then has its etcd data
-// moved aside (it must not start as a member of the old cluster); another
-// control plane than the first master gets its static pods held back, as
-// the restored etcd has one member. nginx reloads where /etc/nginx came
-// back and nginx runs.
-func unpackScript(archive string, paths []string, stamp, data string, first, controlPlane bool, held string) string {
+// path copied aside (once: a re-run keeps the first copy) and emptied, then
+// the archive unpacked over /. The static pods stay stopped meanwhile (a
+// container keeps the directories it started with, so files replaced under
+// a running etcd are never seen by it); the manifests come back last, and
+// only on the first master. A node that was no control plane then has its
+// etcd data moved aside (it must not start as a member of the old
+// cluster); another control plane than the first master gets its static
+// pods held back, as the restored etcd has one member. nginx reloads where
+// /etc/nginx came back and nginx runs.
+func unpackScript(archive string, paths []string, stamp, data string, first, controlPlane bool, held string, port int) string {
 	lines := []string{
 		"set -e",
 		"a=" + node.ShellQuote(archive),
 		`test -s "$a"`,
-		"for p in " + strings.Join(paths, " ") + "; do if [ -e \"/$p\" ] && [ ! -e \"/$p.before-restore-" + stamp + "\" ]; then mv -- \"/$p\" \"/$p.before-restore-" + stamp + "\"; fi; done",
-		`tar -xzf "$a" -C / ` + strings.Join(paths, " "),
 	}
-	aside := "d=" + node.ShellQuote(data) + "; if [ -e \"$d\" ] && [ ! -e \"$d.before-restore-" + stamp + "\" ]; then mv -- \"$d\" \"$d.before-restore-" + stamp + "\"; fi"
+	lines = append(lines, strings.Split(stopScript(held), "\n")[1:]...)
+	lines = append(lines,
+		fmt.Sprintf(`for i in $(seq 120); do ss -Hltn | grep -qE ':(%d|%d) ' || break; sleep 1; done`, controlplane.EtcdClientPort, port),
+		// Copied aside, then emptied, not moved: /etc/kubernetes may be a
+		// mount of its own. A copy is only taken for good once whole. The
+		// held manifests stay.
+		"for p in "+strings.Join(paths, " ")+"; do b=\"/$p.before-restore-"+stamp+"\"; if [ -e \"/$p\" ] && [ ! -e \"$b\" ]; then rm -rf -- \"$b.tmp\"; cp -a -- \"/$p\" \"$b.tmp\"; mv -- \"$b.tmp\" \"$b\"; fi; if [ -d \"/$p\" ]; then find \"/$p\" -mindepth 1 -maxdepth 1 ! -path "+node.ShellQuote(held)+" -exec rm -rf -- {} +; fi; done",
+		`tar -xzf "$a" -C / --exclude='etc/kubernetes/manifests/*' `+strings.Join(paths, " "),
+		"mkdir -p "+controlplane.ManifestsDir,
+	)
+	aside := "d=" + node.ShellQuote(data) + "; b=\"$d.before-restore-" + stamp + "\"; if [ -d \"$d/member\" ] && [ ! -e \"$b/member\" ]; then mkdir -p \"$b\" && chmod 700 \"$b\" && mv -- \"$d/member\" \"$b/member\"; fi"
 	switch {
 	case !controlPlane:
 		lines = append(lines, aside)
 	case !first:
-		lines = append(lines, strings.Split(stopScript(held), "\n")[1:]...)
-		lines = append(lines, aside)
+		// The archive's manifests go where the held ones are.
+		lines = append(lines, `t=$(mktemp -d); tar -xzf "$a" -C "$t" etc/kubernetes/manifests 2>/dev/null || true; if [ -d "$t/etc/kubernetes/manifests" ]; then find "$t/etc/kubernetes/manifests" -mindepth 1 -maxdepth 1 -exec mv -f -t `+node.ShellQuote(held)+` {} +; fi; rm -rf -- "$t"`, aside)
+	default:
+		lines = append(lines, `tar -xzf "$a" -C / etc/kubernetes/manifests`)
 	}
 	if slices.Contains(paths, "etc/nginx") {
-		lines = append(lines, "if systemctl is-active --quiet nginx; then nginx -t && systemctl reload nginx; fi")
+		// No nginx.conf then (nginx was no load balancer, or a rollback
+		// had stopped it): nginx cannot run on what came back.
+		lines = append(lines, "if systemctl is-active --quiet nginx; then if [ -f /etc/nginx/nginx.conf ]; then nginx -t && systemctl reload nginx; else systemctl stop nginx; fi; fi")
 	}
 	return strings.Join(lines, "\n")
 }

@@ -71,6 +71,9 @@ type leaving struct {
 	files    []string        // control-plane files present on it
 	manifest map[string]bool // static pods present, by file name
 	dataDir  string          // etcd's data dir on it, if it holds a member
+	// listening are the control-plane ports still open: a static pod
+	// whose manifest an interrupted run moved may not have stopped yet.
+	listening map[int]bool
 }
 
 // lbSite is a node running haadm's nginx.
@@ -79,6 +82,7 @@ type lbSite struct {
 	listen   string
 	backends []string
 	conf     node.File
+	running  bool // nginx active or enabled
 }
 
 // DiscoverTakeout reads the cluster for a remove or a rollback. The first
@@ -395,6 +399,7 @@ func checkTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo
 
 // read finds what of the control plane is left on a reachable master.
 func (l *leaving) read(ctx context.Context, c *Cluster) error {
+	l.listening = map[int]bool{}
 	var candidates []string
 	for _, p := range staticPods() {
 		candidates = append(candidates, manifestsDir+"/"+p)
@@ -405,7 +410,8 @@ func (l *leaving) read(ctx context.Context, c *Cluster) error {
 		fmt.Fprintf(&script, "[ -e %s ] && echo %s; ", node.ShellQuote(p), node.ShellQuote(p))
 	}
 	// The etcd manifest names the data dir; kubeadm's default otherwise.
-	script.WriteString("d=$(sed -n 's/^ *- --data-dir=//p' " + manifestsDir + "/etcd.yaml 2>/dev/null | head -n1); d=${d:-/var/lib/etcd}; [ -d \"$d/member\" ] && echo \"datadir $d\"; true")
+	script.WriteString("d=$(sed -n 's/^ *- --data-dir=//p' " + manifestsDir + "/etcd.yaml 2>/dev/null | head -n1); d=${d:-/var/lib/etcd}; [ -d \"$d/member\" ] && echo \"datadir $d\"; ")
+	fmt.Fprintf(&script, "ss -Hltn | awk '{print \"listen \" $4}'; true")
 	out, err := c.Host(l.Name).Output(ctx, script.String())
 	if err != nil {
 		return fmt.Errorf("node %s: reading its control-plane files: %w", l.Name, err)
@@ -415,6 +421,10 @@ func (l *leaving) read(ctx context.Context, c *Cluster) error {
 		case line == "":
 		case strings.HasPrefix(line, "datadir "):
 			l.dataDir = strings.TrimPrefix(line, "datadir ")
+		case strings.HasPrefix(line, "listen "):
+			if _, p := splitHostPort(strings.TrimPrefix(line, "listen ")); p > 0 {
+				l.listening[p] = true
+			}
 		case strings.HasPrefix(line, manifestsDir+"/"):
 			l.manifest[strings.TrimPrefix(line, manifestsDir+"/")] = true
 		default:
@@ -545,7 +555,9 @@ func (c *Cluster) findLBs(ctx context.Context) ([]lbSite, error) {
 		if err != nil {
 			return fmt.Errorf("node %s: %s: %w", hosts[i], nginxConf, err)
 		}
-		found[i] = &lbSite{node: hosts[i], listen: listen, backends: backends, conf: f}
+		state, _ := c.Host(hosts[i]).Output(ctx, "systemctl is-active nginx; systemctl is-enabled nginx; true")
+		running := strings.Contains(state, "active\n") && !strings.Contains(state, "inactive") || strings.Contains(state, "enabled")
+		found[i] = &lbSite{node: hosts[i], listen: listen, backends: backends, conf: f, running: running}
 		return nil
 	}); err != nil {
 		return nil, err
@@ -648,10 +660,15 @@ func planTakeout(ctx context.Context, c *Cluster, t Takeout, leave []leaving, si
 
 	if t.Rollback {
 		for _, s := range sites {
+			if !s.running {
+				continue
+			}
 			h := c.Host(s.node)
-			w.add(Step{Node: s.node, What: "nginx stopped and disabled (haadm's load balancer)", Details: []string{"systemctl disable --now nginx; " + nginxConf + " moved to " + nginxConf + ".haadm-rollback"},
+			// haadm's nginx.conf stays: a later promote rewrites it, and
+			// nginx without one would fail its package's next upgrade.
+			w.add(Step{Node: s.node, What: "nginx stopped and disabled (haadm's load balancer)", Details: []string{"systemctl disable --now nginx"},
 				Do: func(ctx context.Context) error {
-					_, err := h.Run(ctx, "systemctl disable --now nginx >/dev/null 2>&1; systemctl stop nginx; mv -f "+nginxConf+" "+nginxConf+".haadm-rollback")
+					_, err := h.Run(ctx, "systemctl disable --now nginx >/dev/null 2>&1; systemctl stop nginx")
 					return err
 				}})
 		}
@@ -798,14 +815,6 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 	keepNode := t.KeepNode || t.Rollback
 	_, nodeExists := c.Nodes[l.Name]
 
-	if l.alive && keepNode && nodeExists {
-		if s, err := planKubeconfigs(ctx, c, l.NodeInfo, false, func(server string) bool { return urlHost(server) != urlHost(c.sharedURL()) }); err != nil {
-			steps = append(steps, Step{Node: l.Name, What: "kubelet.conf", Do: func(context.Context) error { return err }})
-		} else if s != nil {
-			s.What = "kubelet.conf -> " + c.sharedURL() + ", kubelet restarted, node Ready (a worker from now on)"
-			steps = append(steps, *s)
-		}
-	}
 	if nodeExists && (l.ControlPlane || l.Tainted) {
 		steps = append(steps, Step{Node: l.Name, What: "control-plane label and taint removed", Details: []string{"label " + controlplane.Label + "-, " + controlplane.ExcludeFromLBLabel + "-; taint " + controlplane.Label + ":NoSchedule-"},
 			Do: func(ctx context.Context) error { return unmarkNode(ctx, c, l.Name) }})
@@ -816,8 +825,8 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 			pods = append(pods, p)
 		}
 	}
-	if len(pods) > 0 {
-		ports := []int{c.APIServerPort(), controlplane.ControllerManagerPort, controlplane.SchedulerPort}
+	ports := []int{c.APIServerPort(), controlplane.ControllerManagerPort, controlplane.SchedulerPort}
+	if len(pods) > 0 || slices.ContainsFunc(ports, func(p int) bool { return l.listening[p] }) {
 		steps = append(steps, Step{Node: l.Name, What: "apiserver, controller-manager, scheduler stopped", Details: []string{"static pods " + strings.Join(pods, ", ") + " moved to " + aside},
 			Do: func(ctx context.Context) error { return moveAside(ctx, c.Log, h, aside, manifestsOf(pods), ports) }})
 	}
@@ -826,7 +835,7 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 		steps = append(steps, Step{Node: l.Name, What: "etcd member " + m.String() + " removed", Details: []string{"etcd member remove " + m.HexID()},
 			Do: func(ctx context.Context) error { return removeMember(ctx, c, m) }})
 	}
-	if l.manifest["etcd.yaml"] || l.dataDir != "" {
+	if l.manifest["etcd.yaml"] || l.dataDir != "" || l.listening[controlplane.EtcdClientPort] {
 		dataDir := l.dataDir
 		details := []string{manifestsDir + "/etcd.yaml moved to " + aside}
 		if dataDir != "" {
@@ -834,7 +843,7 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 		}
 		steps = append(steps, Step{Node: l.Name, What: "etcd stopped, its data moved aside", Details: details,
 			Do: func(ctx context.Context) error {
-				if l.manifest["etcd.yaml"] {
+				if l.manifest["etcd.yaml"] || l.listening[controlplane.EtcdClientPort] {
 					if err := moveAside(ctx, c.Log, h, aside, manifestsOf([]string{"etcd.yaml"}), []int{controlplane.EtcdClientPort, controlplane.EtcdPeerPort}); err != nil {
 						return err
 					}
@@ -852,6 +861,16 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 		files := slices.Clone(l.files)
 		steps = append(steps, Step{Node: l.Name, What: fmt.Sprintf("%d control-plane file(s) moved aside", len(files)), Details: []string{strings.Join(files, "\n") + "\nmoved to " + aside},
 			Do: func(ctx context.Context) error { return moveAside(ctx, c.Log, h, aside, files, nil) }})
+	}
+	// The kubelet is repointed last: a kubelet restarted a moment before
+	// a static pod's manifest goes can take minutes to stop that pod.
+	if l.alive && keepNode && nodeExists {
+		if s, err := planKubeconfigs(ctx, c, l.NodeInfo, false, func(server string) bool { return urlHost(server) != urlHost(c.sharedURL()) }); err != nil {
+			steps = append(steps, Step{Node: l.Name, What: "kubelet.conf", Do: func(context.Context) error { return err }})
+		} else if s != nil {
+			s.What = "kubelet.conf -> " + c.sharedURL() + ", kubelet restarted, node Ready (a worker from now on)"
+			steps = append(steps, *s)
+		}
 	}
 	if nodeExists || !l.alive {
 		steps = append(steps, Step{Node: l.Name, What: "mirror pods deleted", Wait: true,
