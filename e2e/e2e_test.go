@@ -729,7 +729,9 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("cutting %s off: %v %s", first, err, out)
 		}
 		read, write := l.apiThroughLB(t, m)
-		waitFor(t, 2*time.Minute, "the API through the LB without shaolin", func() bool { return read() == nil && write(fmt.Sprintf("haadm-e2e-remove-%d", time.Now().UnixNano())) == nil })
+		waitFor(t, 2*time.Minute, "the API through the LB without shaolin", func() bool {
+			return read() == nil && write(fmt.Sprintf("haadm-e2e-remove-%d", time.Now().UnixNano())) == nil
+		})
 		probe := l.writeProbe(write)
 
 		r := l.run(t, "--kubeconfig", survivor, "remove", first)
@@ -964,12 +966,14 @@ func (l *lab) rollback(t *testing.T, stays string, workers []string) {
 	}
 }
 
-// faults kills haadm (SIGKILL: no cleanup at all) at a point of each phase
-// of a promote; after every kill etcd must still have every started voter
-// healthy (quorum never at risk). The promote test that follows is the run
-// that must converge, and finds no learner left behind. E2E_FAULTS=all adds
-// SSH connections cut and a target's containerd and kubelet restarted
-// mid-phase.
+// faults breaks a promote at a point of each phase: haadm killed
+// (SIGKILL: no cleanup at all), or with E2E_FAULTS=all also its SSH
+// sessions cut and a target's containerd or kubelet restarted. After each
+// fault etcd must still have every started voter healthy (quorum never at
+// risk); the same promote run again must converge (three started voters,
+// no learner left); a rollback then returns the cluster to shaolin alone
+// for the next fault. The table of faults goes to the test log and the
+// metrics.
 func (l *lab) faults(t *testing.T, m mode) {
 	type fault struct {
 		name, marker string
@@ -981,30 +985,47 @@ func (l *lab) faults(t *testing.T, m mode) {
 	}
 	list := []fault{
 		{"SIGKILL in certs", "[certs] emei:", kill},
-		{"SIGKILL with emei's learner added", "[etcd] emei: etcd learner", kill},
-		{"SIGKILL while wudang's etcd starts", "[etcd] wudang: etcd.yaml", kill},
+		{"SIGKILL with wudang's learner added", "[etcd] wudang: etcd learner", kill},
 		{"SIGKILL in control-plane", "[control-plane] emei:", kill},
 	}
 	if os.Getenv("E2E_FAULTS") == "all" {
 		list = append(list,
+			fault{"SIGKILL while emei's etcd starts", "[etcd] emei: etcd.yaml", kill},
 			fault{"SIGKILL in lb", "[lb] ", kill},
 			fault{"SIGKILL in kubelet", "[kubelet] ", kill},
-			fault{"emei's SSH sessions cut in control-plane", "[control-plane] emei:", on("emei", "pkill -f 'sshd: .*notty' || true")},
+			fault{"emei's SSH sessions cut in etcd", "[etcd] emei: etcd.yaml", on("emei", "pkill -f 'sshd: .*notty' || true")},
 			fault{"wudang's containerd restarted in etcd", "[etcd] wudang: etcd learner", on("wudang", "systemctl restart containerd")},
 			fault{"wudang's kubelet restarted in control-plane", "[control-plane] wudang:", on("wudang", "systemctl restart kubelet")},
 		)
 	}
-	var rows []string
+	rows := []string{fmt.Sprintf("%-45s %-6s %-10s %-34s %-9s %s", "FAULT", "EXIT", "AT", "ETCD AFTER", "CONVERGE", "ROLLBACK")}
 	for _, f := range list {
 		r := l.runUntilDo(t, f.marker, f.act, m.promote()...)
 		if !r.acted {
 			t.Errorf("%s: the promote never printed %q, so the fault was not injected:\n%s", f.name, f.marker, lastLines(r.stderr, 5))
 		}
 		healthy, voters := l.healthyMembers(first), l.startedVoters(t)
-		rows = append(rows, fmt.Sprintf("%-45s exit %d after %5.1fs; etcd %d healthy of %d started voters", f.name, r.code, r.took.Seconds(), healthy, voters))
 		if healthy < voters {
 			t.Errorf("%s: etcd has %d healthy of %d started voters", f.name, healthy, voters)
 		}
+		again := l.run(t, m.promote()...)
+		if again.code != 0 {
+			t.Errorf("%s: the same promote run again: exit %d\n%s", f.name, again.code, lastLines(again.stderr, 8))
+		}
+		ms := l.members(t, first)
+		learners := slices.ContainsFunc(ms.Members, func(x etcdMember) bool { return x.IsLearner || x.Name == "" })
+		if l.startedVoters(t) != 3 || learners {
+			t.Errorf("%s: etcd after the re-run: %+v, want three started voters", f.name, ms)
+		}
+		// Back to shaolin alone: the next fault, and the promote test
+		// after the last, start from the single master again.
+		b := l.run(t, "rollback")
+		if b.code != 0 {
+			t.Fatalf("%s: rollback after the re-run: exit %d\n%s", f.name, b.code, lastLines(b.stderr, 8))
+		}
+		rb := fmt.Sprintf("%.1fs", b.took.Seconds())
+		rows = append(rows, fmt.Sprintf("%-45s %-6d %-10s %-34s %-9s %s", f.name, r.code, fmt.Sprintf("%.1fs", r.took.Seconds()),
+			fmt.Sprintf("%d healthy of %d started voters", healthy, voters), fmt.Sprintf("%.1fs", again.took.Seconds()), rb))
 	}
 	t.Logf("faults:\n%s", strings.Join(rows, "\n"))
 	l.metrics["faults"] = rows
