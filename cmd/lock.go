@@ -36,6 +36,7 @@ func withLock(ctx context.Context, g *globalFlags, kube kubernetes.Interface, co
 	l, err := lock.Acquire(ctx, kube, currentHolder(command), lock.Options{
 		BreakLock: g.breakLock,
 		Note:      func(msg string) { log.Step("lock", "", 0, msg) },
+		Retry:     func(msg string) { log.Detail("lock", "", msg) },
 	})
 	if err != nil {
 		return err

@@ -78,8 +78,21 @@ type Options struct {
 	// nil means signal 0 (kill -0).
 	Alive func(pid int) bool
 	// Note receives what the operator should know: a lock taken over or
-	// broken, a failed renewal. Nil discards.
+	// broken, lost to another run, or unrenewed for so long that another
+	// run may take it. Nil discards.
 	Note func(msg string)
+	// Retry receives each failed renewal and the recovery: expected while
+	// haadm restarts the apiserver it talks to, so worth a log line, not
+	// the operator's attention. Nil means Note.
+	Retry func(msg string)
+}
+
+func (o *Options) retry(format string, args ...any) {
+	if o.Retry == nil {
+		o.note(format, args...)
+		return
+	}
+	o.Retry(fmt.Sprintf(format, args...))
 }
 
 func (o *Options) now() time.Time {
@@ -312,7 +325,7 @@ func (l *Lock) renewLoop(ctx context.Context) {
 	defer close(l.done)
 	t := time.NewTicker(l.opts.renewEvery())
 	defer t.Stop()
-	failing := false
+	failing, warned := false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -329,12 +342,23 @@ func (l *Lock) renewLoop(ctx context.Context) {
 			// The API may be down for a moment while haadm restarts an
 			// apiserver: say so, and try again at the next tick.
 			failing = true
-			l.opts.note("renewing the lock failed (retrying every %s): %v", l.opts.renewEvery(), err)
+			l.opts.retry("renewing the lock failed (retrying every %s): %v", l.opts.renewEvery(), err)
+			if since := l.opts.now().Sub(l.renewed()); since > l.opts.duration() && !warned {
+				warned = true
+				l.opts.note("the lock has not been renewed for %s (%v): it looks stale to other runs now", since.Round(time.Second), err)
+			}
 		case err == nil && failing:
-			failing = false
-			l.opts.note("lock renewed again")
+			failing, warned = false, false
+			l.opts.retry("lock renewed again")
 		}
 	}
+}
+
+// renewed is the last renewal that reached the API.
+func (l *Lock) renewed() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return infoOf(l.lease).Renewed
 }
 
 // renew writes a fresh renewTime; on a conflict it reads the lease again,

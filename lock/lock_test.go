@@ -446,10 +446,18 @@ func TestRenewal(t *testing.T) {
 	if !n.has("renewing the lock failed (retrying every 5ms): dial tcp") {
 		t.Fatalf("no note of the failed renewal: %q", n.all)
 	}
+	// Down for longer than the lease lasts: worth the operator's attention.
+	clk.add(31 * time.Second)
+	for deadline := time.Now().Add(5 * time.Second); !n.has("looks stale") && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if !n.has("the lock has not been renewed for 1m1s") {
+		t.Fatalf("no warning of a lock gone stale: %q", n.all)
+	}
 	s.mu.Lock()
 	s.down = false
 	s.mu.Unlock()
-	renewedAt(t0.Add(time.Minute))
+	renewedAt(t0.Add(91 * time.Second))
 	if err := l.Release(context.Background()); err != nil {
 		t.Fatal(err)
 	}
