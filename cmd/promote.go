@@ -122,6 +122,11 @@ func newPhaseCommand(g *globalFlags) *cobra.Command {
 // under the cluster's lock unless it is a dry run.
 func runPhases(cmd *cobra.Command, g *globalFlags, f *promoteFlags, list []phases.Phase, name string) error {
 	opts, err := f.options(g)
+	if err == nil {
+		// Bad input is refused before the lock is taken (Discover checks
+		// it again).
+		err = opts.Validate()
+	}
 	if err != nil {
 		return err
 	}
