@@ -3,15 +3,30 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/haadm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+# SOURCE_DATE_EPOCH, when set, makes the date (and so the binaries) reproducible.
+BUILD_DATE ?= $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(date +%s)} +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X github.com/haadm/haadm/cmd.version=$(VERSION) -X github.com/haadm/haadm/cmd.commit=$(COMMIT) -X github.com/haadm/haadm/cmd.buildDate=$(BUILD_DATE)
+RELEASE_ARCHES := amd64 arm64 ppc64le s390x
 LAB := .lab
 HAADM_LAB := $(BIN) --kubeconfig $(LAB)/kubeconfig --ssh-config $(LAB)/ssh_config
 
-.PHONY: all build deps test e2e e2e-all check lab lab-down demo bench clean
+.PHONY: all build release deps test e2e e2e-all check lab lab-down demo bench clean
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/haadm/haadm/cmd.version=$(VERSION)" -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+# Static Linux binaries for every architecture kubeadm ships, named
+# haadm-<version>-linux-<arch>, and their SHA256SUMS (check with
+# `sha256sum -c SHA256SUMS` in dist/).
+release:
+	rm -rf dist && mkdir -p dist
+	set -e; for arch in $(RELEASE_ARCHES); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o dist/haadm-$(VERSION)-linux-$$arch . ; \
+	done
+	cd dist && sha256sum haadm-$(VERSION)-linux-* > SHA256SUMS
 
 # The Debian packages the tests and the lab need (sshd, nginx, haproxy,
 # containerd...); quick when they are there.
@@ -49,4 +64,4 @@ e2e-all: build
 check: test e2e
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

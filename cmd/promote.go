@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -126,9 +125,15 @@ func newPhaseCommand(g *globalFlags) *cobra.Command {
 	return c
 }
 
-// runPhases wires flags, the log file, the API and SSH to phases.Execute.
+// runPhases wires flags, the log file, the API and SSH to phases.Execute,
+// under the cluster's lock unless it is a dry run.
 func runPhases(cmd *cobra.Command, g *globalFlags, f *promoteFlags, list []phases.Phase, name string) error {
 	opts, err := f.options(g)
+	if err == nil {
+		// Bad input is refused before the lock is taken (Discover checks
+		// it again).
+		err = opts.Validate()
+	}
 	if err != nil {
 		return err
 	}
@@ -139,27 +144,21 @@ func runPhases(cmd *cobra.Command, g *globalFlags, f *promoteFlags, list []phase
 		return err
 	}
 	defer logF.Close()
+	log := phases.NewProgress(cmd.ErrOrStderr(), logF)
 	kube, err := kubeClient(g)
-	if err == nil {
-		err = phases.Execute(ctx, kube, node.SSHDialer(sshOptions(g)), opts, list, phases.NewProgress(cmd.ErrOrStderr(), logF), cmd.OutOrStdout())
-	}
 	if err != nil {
-		fmt.Fprintf(logF, "%s ERROR %v\n", time.Now().Format(time.RFC3339Nano), err)
-		return fmt.Errorf("%w\n(details: %s)", err, logPath)
+		return failed(logF, logPath, err)
 	}
-	return nil
-}
-
-func openLog(g *globalFlags, name string) (*os.File, string, error) {
-	path := g.logFile
-	if path == "" {
-		path = fmt.Sprintf("haadm-%s-%s.log", name, time.Now().Format("20060102-150405"))
+	run := func(ctx context.Context) error {
+		return phases.Execute(ctx, kube, node.SSHDialer(sshOptions(g)), opts, list, log, cmd.OutOrStdout())
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, "", fmt.Errorf("log file: %w", err)
+	if opts.DryRun {
+		noteLock(ctx, kube, log)
+		err = run(ctx)
+	} else {
+		err = withLock(ctx, g, kube, strings.Replace(name, "phase-", "phase ", 1), log, run)
 	}
-	return f, path, nil
+	return failed(logF, logPath, err)
 }
 
 func kubeClient(g *globalFlags) (*kubernetes.Clientset, error) {

@@ -2,8 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -89,13 +87,17 @@ func runTakeout(cmd *cobra.Command, g *globalFlags, f *takeoutFlags, t phases.Ta
 		return err
 	}
 	defer logF.Close()
+	log := phases.NewProgress(cmd.ErrOrStderr(), logF)
 	kube, err := kubeClient(g)
-	if err == nil {
-		err = phases.ExecuteTakeout(ctx, kube, node.SSHDialer(sshOptions(g)), opts, t, phases.NewProgress(cmd.ErrOrStderr(), logF), cmd.OutOrStdout())
-	}
 	if err != nil {
-		fmt.Fprintf(logF, "%s ERROR %v\n", time.Now().Format(time.RFC3339Nano), err)
-		return fmt.Errorf("%w\n(details: %s)", err, logPath)
+		return failed(logF, logPath, err)
 	}
-	return nil
+	run := func(ctx context.Context) error {
+		return phases.ExecuteTakeout(ctx, kube, node.SSHDialer(sshOptions(g)), opts, t, log, cmd.OutOrStdout())
+	}
+	if opts.DryRun {
+		noteLock(ctx, kube, log)
+		return failed(logF, logPath, run(ctx))
+	}
+	return failed(logF, logPath, withLock(ctx, g, kube, name, log, run))
 }

@@ -2,8 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,12 +34,14 @@ Every check runs before anything changes; a restore that stopped half way resume
 				return err
 			}
 			defer logF.Close()
-			err = phases.Restore(ctx, node.SSHDialer(sshOptions(g)), opts, phases.NewProgress(cmd.ErrOrStderr(), logF), cmd.OutOrStdout())
-			if err != nil {
-				fmt.Fprintf(logF, "%s ERROR %v\n", time.Now().Format(time.RFC3339Nano), err)
-				return fmt.Errorf("%w\n(details: %s)", err, logPath)
+			log := phases.NewProgress(cmd.ErrOrStderr(), logF)
+			run := func(ctx context.Context) error {
+				return phases.Restore(ctx, node.SSHDialer(sshOptions(g)), opts, log, cmd.OutOrStdout())
 			}
-			return nil
+			if opts.DryRun {
+				return failed(logF, logPath, run(ctx))
+			}
+			return failed(logF, logPath, withLockIfUp(ctx, g, "restore", log, run))
 		},
 	}
 	c.Flags().BoolVar(&opts.EtcdOnly, "etcd-only", false, "restore only etcd; leave every node's /etc/kubernetes as it is now")

@@ -12,9 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X github.com/haadm/haadm/cmd.version=...".
-var version = "dev"
-
 // globalFlags are shared by every command that talks to a cluster.
 type globalFlags struct {
 	kubeconfig            string
@@ -23,6 +20,7 @@ type globalFlags struct {
 	timeout               time.Duration
 	insecureIgnoreHostKey bool
 	firstMaster           string
+	breakLock             bool
 }
 
 // ExitError carries an exit code for results that are not failures of haadm
@@ -69,7 +67,7 @@ that pointed at the first master.
   haadm promote --nodes emei,wudang --lb-node emei
   haadm phase certs --nodes emei,wudang --lb-node emei
   haadm status`,
-		Version:       version,
+		Version:       buildInfo().Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -78,22 +76,11 @@ that pointed at the first master.
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "admin kubeconfig of the cluster (default $KUBECONFIG or ~/.kube/config)")
 	pf.StringVar(&g.sshConfig, "ssh-config", "", "OpenSSH client config naming every node, like `ssh -F` (default ~/.ssh/config)")
-	pf.StringVar(&g.logFile, "log-file", "", "detailed log file (default ./haadm-<command>-<time>.log)")
+	pf.StringVar(&g.logFile, "log-file", "", "detailed log file (default $XDG_STATE_HOME/haadm/<command>-<time>.log, or ~/.local/state/haadm/...)")
 	pf.DurationVar(&g.timeout, "timeout", 45*time.Minute, "give up after this long")
 	pf.BoolVar(&g.insecureIgnoreHostKey, "insecure-ignore-host-key", false, "accept any SSH host key (do not use on production)")
 	pf.StringVar(&g.firstMaster, "first-master", "", "the existing control-plane node (default: the only node labelled control-plane)")
+	pf.BoolVar(&g.breakLock, "break-lock", false, "delete the cluster's haadm lock (kube-system/haadm-lock) whoever holds it, then take it: only when no other haadm runs against this cluster")
 	root.AddCommand(newPromoteCommand(g), newPhaseCommand(g), newStatusCommand(g), newRemoveCommand(g), newRollbackCommand(g), newRestoreCommand(g), newVersionCommand())
 	return root
-}
-
-func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print haadm's version",
-		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			fmt.Fprintln(c.OutOrStdout(), "haadm", version)
-			return nil
-		},
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -20,14 +21,20 @@ func TestVersionAndHelp(t *testing.T) {
 	if code, out, _ := run(t, "--version"); code != 0 || !strings.Contains(out, "haadm version") {
 		t.Errorf("--version: %d %q", code, out)
 	}
-	if code, out, _ := run(t, "version"); code != 0 || !strings.HasPrefix(out, "haadm ") {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "haadm ") {
 		t.Errorf("version: %d %q", code, out)
 	}
-	code, out, _ := run(t, "help")
+	for _, want := range []string{"commit:", "built:", "go:       go1.", "platform: " + runtime.GOOS + "/" + runtime.GOARCH} {
+		if !strings.Contains(out, want) {
+			t.Errorf("version lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = run(t, "help")
 	if code != 0 {
 		t.Fatalf("help: exit %d", code)
 	}
-	for _, want := range []string{"promote", "phase", "status", "--ssh-config", "--kubeconfig"} {
+	for _, want := range []string{"promote", "phase", "status", "--ssh-config", "--kubeconfig", "--break-lock"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q:\n%s", want, out)
 		}
@@ -94,11 +101,13 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	// A failed run still leaves its log behind, named in the error.
+	state := filepath.Join(dir, "state")
+	t.Setenv("XDG_STATE_HOME", state)
 	_, _, errOut := run(t, "--kubeconfig", missing, "promote", "--nodes", "emei", "--lb-node", "emei")
-	if !strings.Contains(errOut, "details: haadm-promote-") {
+	if !strings.Contains(errOut, "details: "+filepath.Join(state, "haadm", "promote-")) {
 		t.Errorf("error does not name the log file: %q", errOut)
 	}
-	if logs, _ := filepath.Glob(filepath.Join(dir, "haadm-promote-*.log")); len(logs) == 0 {
+	if logs, _ := filepath.Glob(filepath.Join(state, "haadm", "promote-*.log")); len(logs) == 0 {
 		t.Error("no log file written")
 	} else if b, _ := os.ReadFile(logs[0]); !strings.Contains(string(b), "ERROR") {
 		t.Errorf("log lacks the error: %q", b)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/kubeadmcfg"
+	"github.com/haadm/haadm/lock"
 )
 
 // Well-known names kubeadm uses.
@@ -48,6 +50,9 @@ type apiData struct {
 
 	leases    map[string]*coordinationv1.Lease
 	leaseErrs map[string]error
+
+	lock    *lock.Info // nil when not locked
+	lockErr error
 
 	// advertise maps node name to the host:port of its apiserver pod.
 	advertise map[string]string
@@ -123,6 +128,12 @@ func fetchAPI(ctx context.Context, in *Inputs) *apiData {
 		})
 	}
 	call(func(ctx context.Context) {
+		info, err := lock.Peek(ctx, in.Kube)
+		mu.Lock()
+		defer mu.Unlock()
+		d.lock, d.lockErr = info, err
+	})
+	call(func(ctx context.Context) {
 		pods, err := core.Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: controlplane.APIServerSelector})
 		mu.Lock()
 		defer mu.Unlock()
@@ -185,4 +196,22 @@ func leaseRows(d *apiData) []Lease {
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// lockRow is the haadm lock as of now, nil when nobody holds it.
+func lockRow(d *apiData, now time.Time) *Lock {
+	if d.lockErr != nil {
+		return &Lock{Error: d.lockErr.Error()}
+	}
+	i := d.lock
+	if i == nil {
+		return nil
+	}
+	row := &Lock{Holder: i.Who(), Command: i.Holder.Command, User: i.Holder.User, Host: i.Holder.Host, PID: i.Holder.PID,
+		RenewTime: rfc3339(i.Renewed), Stale: i.Expired(now)}
+	if !i.Holder.Started.IsZero() {
+		row.Started = rfc3339(i.Holder.Started)
+		row.AgeSeconds = int64(now.Sub(i.Holder.Started) / time.Second)
+	}
+	return row
 }

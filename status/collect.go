@@ -56,6 +56,7 @@ func Collect(ctx context.Context, in Inputs) *Report {
 		Nodes:         nodeRows(api.nodes),
 		ConfigMaps:    configMapRows(topo, api),
 		Leases:        leaseRows(api),
+		Lock:          lockRow(api, started),
 	}
 	if r.Endpoint == "" {
 		r.FirstMaster = topo.firstMaster

@@ -469,3 +469,42 @@ func TestCollectHAWithoutKubeProxy(t *testing.T) {
 		t.Errorf("table does not say kube-proxy is absent:\n%s", render(t, r))
 	}
 }
+
+// A run that holds the haadm lock is shown, with how long it has run; the
+// verdict does not change.
+func TestCollectLocked(t *testing.T) {
+	e := haEnv(t)
+	id := `{"command":"promote","user":"root","host":"shaolin","pid":4242,"started":"2026-11-22T02:55:00Z"}`
+	secs := int32(60)
+	for _, tc := range []struct {
+		name    string
+		renewed time.Time
+		stale   bool
+	}{
+		{"held", testNow.Add(-4 * time.Second), false},
+		{"stale", testNow.Add(-2 * time.Minute), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			renew := metav1.NewMicroTime(tc.renewed)
+			l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "haadm-lock", Namespace: "kube-system"},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &secs, RenewTime: &renew}}
+			e.leases = append(e.leases[:2:2], l)
+			r := Collect(t.Context(), e.inputs(t))
+			want := &Lock{Holder: "`haadm promote` by root@shaolin (pid 4242)", Command: "promote", User: "root", Host: "shaolin", PID: 4242,
+				Started: "2026-11-22T02:55:00Z", AgeSeconds: 300, RenewTime: rfc3339(tc.renewed), Stale: tc.stale}
+			if r.Lock == nil || *r.Lock != *want {
+				t.Errorf("lock %+v, want %+v", r.Lock, want)
+			}
+			if r.Verdict != VerdictHA {
+				t.Errorf("verdict %s: %q", r.Verdict, r.Reasons)
+			}
+			line := "LOCK: held by `haadm promote` by root@shaolin (pid 4242) since 2026-11-22T02:55:00Z (5m0s), renewed " + rfc3339(tc.renewed)
+			if tc.stale {
+				line += "; stale: that run was probably killed or lost its connection"
+			}
+			if out := string(render(t, r)); !strings.Contains(out, line+"\n") {
+				t.Errorf("table lacks %q:\n%s", line, out)
+			}
+		})
+	}
+}

@@ -23,7 +23,7 @@
 // etcdm's, the very ones `haadm promote` builds the cluster by.
 //
 // Collect only reads: the Kubernetes API (Nodes, ConfigMaps kubeadm-config,
-// kube-proxy and cluster-info, the apiserver mirror pods, two Leases), etcd
+// kube-proxy and cluster-info, the apiserver mirror pods, two leader Leases and haadm's lock), etcd
 // (member list, each member's status), and on every node, in one SSH
 // session, /etc/kubernetes/{admin,kubelet,controller-manager,scheduler}.conf
 // and /etc/nginx/nginx.conf. It probes GET /readyz and /version of every
@@ -71,7 +71,8 @@
 // controlPlaneEndpoint "the endpoint" is the first master's apiserver (the
 // oldest control-plane Node, or Inputs.FirstMaster).
 //
-// Informational only, not in the verdict: Leases (who leads), and whether
+// Informational only, not in the verdict: Leases (who leads), the haadm
+// lock (a run changing the cluster right now), and whether
 // cluster-info is signed (a cluster without bootstrap tokens has no
 // signatures, and that is fine).
 //

@@ -39,12 +39,15 @@ type Report struct {
 	API         API    `json:"api" yaml:"api"`
 	// Unreachable lists the nodes haadm could not log in to; nothing on
 	// them (files, load balancer) was checked.
-	Unreachable   []NodeError    `json:"unreachable" yaml:"unreachable"`
-	Etcd          Etcd           `json:"etcd" yaml:"etcd"`
-	APIServers    []APIServer    `json:"apiservers" yaml:"apiservers"`
-	Kubeconfigs   []Kubeconfig   `json:"kubeconfigs" yaml:"kubeconfigs"`
-	ConfigMaps    []ConfigMap    `json:"configMaps" yaml:"configMaps"`
-	Leases        []Lease        `json:"leases" yaml:"leases"`
+	Unreachable []NodeError  `json:"unreachable" yaml:"unreachable"`
+	Etcd        Etcd         `json:"etcd" yaml:"etcd"`
+	APIServers  []APIServer  `json:"apiservers" yaml:"apiservers"`
+	Kubeconfigs []Kubeconfig `json:"kubeconfigs" yaml:"kubeconfigs"`
+	ConfigMaps  []ConfigMap  `json:"configMaps" yaml:"configMaps"`
+	Leases      []Lease      `json:"leases" yaml:"leases"`
+	// Lock is the haadm lock when a run holds it (or held it and was
+	// killed); left out when the cluster is not locked.
+	Lock          *Lock          `json:"lock,omitempty" yaml:"lock,omitempty"`
 	Nodes         []Node         `json:"nodes" yaml:"nodes"`
 	LoadBalancers []LoadBalancer `json:"loadBalancers" yaml:"loadBalancers"`
 	Timing        Timing         `json:"timing" yaml:"timing"`
@@ -187,6 +190,27 @@ type Lease struct {
 	Node      string `json:"node,omitempty" yaml:"node,omitempty"`
 	RenewTime string `json:"renewTime,omitempty" yaml:"renewTime,omitempty"`
 	Error     string `json:"error,omitempty" yaml:"error,omitempty"`
+}
+
+// Lock is kube-system/haadm-lock, the Lease a haadm run that changes the
+// cluster holds (see package lock). Informational: it does not count in
+// the verdict, but a cluster being changed right now explains one.
+type Lock struct {
+	// Holder is the run as haadm names it: "`haadm promote` by root@shaolin (pid 4242)".
+	Holder  string `json:"holder" yaml:"holder"`
+	Command string `json:"command,omitempty" yaml:"command,omitempty"`
+	User    string `json:"user,omitempty" yaml:"user,omitempty"`
+	Host    string `json:"host,omitempty" yaml:"host,omitempty"`
+	PID     int    `json:"pid,omitempty" yaml:"pid,omitempty"`
+	// Started is when the run began, RFC 3339 in UTC; AgeSeconds is how
+	// long ago that was when status started.
+	Started    string `json:"started,omitempty" yaml:"started,omitempty"`
+	AgeSeconds int64  `json:"ageSeconds" yaml:"ageSeconds"`
+	RenewTime  string `json:"renewTime" yaml:"renewTime"`
+	// Stale: not renewed within its duration; the run was probably killed
+	// or lost its connection (the next run says what to do).
+	Stale bool   `json:"stale" yaml:"stale"`
+	Error string `json:"error,omitempty" yaml:"error,omitempty"`
 }
 
 // Node is a Kubernetes Node as the API shows it.

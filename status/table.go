@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // renderTable writes the report for people: the verdict and its reasons
@@ -29,6 +30,9 @@ func renderTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "API: reachable\n")
 	} else {
 		fmt.Fprintf(&b, "API: unreachable: %s\n", oneLine(r.API.Error))
+	}
+	if l := r.Lock; l != nil {
+		fmt.Fprintf(&b, "LOCK: %s\n", lockLine(l))
 	}
 	if len(r.Unreachable) > 0 {
 		section(&b, "UNREACHABLE NODES", []string{"NODE", "ERROR"}, func(row func(...string)) {
@@ -122,6 +126,23 @@ func leaseTable(b *bytes.Buffer, rows []Lease) {
 				row(l.Component, l.Node, l.Holder, l.RenewTime, l.Error)
 			}
 		})
+}
+
+// lockLine says who holds the haadm lock, for how long, and whether it
+// went stale.
+func lockLine(l *Lock) string {
+	if l.Error != "" {
+		return "unknown: " + oneLine(l.Error)
+	}
+	s := "held by " + l.Holder
+	if l.Started != "" {
+		s += fmt.Sprintf(" since %s (%s)", l.Started, time.Duration(l.AgeSeconds)*time.Second)
+	}
+	s += ", renewed " + l.RenewTime
+	if l.Stale {
+		s += "; stale: that run was probably killed or lost its connection"
+	}
+	return s
 }
 
 func nodeTable(b *bytes.Buffer, rows []Node) {
