@@ -433,3 +433,28 @@ func (l *Lock) Release(ctx context.Context) error {
 	}
 	return fmt.Errorf("release the lock %s/%s: it kept changing; it expires by itself %s after its last renewal", Namespace, Name, l.opts.duration())
 }
+
+// ClearRestored deletes the lock when nobody has renewed it since since:
+// after an etcd restore the Lease is whatever the snapshot held (the lock
+// of the run that took the backup), not a live run's, since no run could
+// reach the API while the restore held it down. It reports the holder it
+// removed, if any.
+func ClearRestored(ctx context.Context, kube kubernetes.Interface, since time.Time) (*Info, error) {
+	leases := kube.CoordinationV1().Leases(Namespace)
+	cur, err := leases.Get(ctx, Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	info := infoOf(cur)
+	if info.Renewed.After(since) {
+		return nil, nil
+	}
+	err = leases.Delete(ctx, Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &cur.UID, ResourceVersion: &cur.ResourceVersion}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	return info, nil
+}

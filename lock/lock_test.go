@@ -548,3 +548,18 @@ func TestKilledHolderTakenOverAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestClearRestored removes a lock not renewed since the restore began and
+// leaves one renewed after it alone.
+func TestClearRestored(t *testing.T) {
+	kube, s := newKube(t)
+	s.seed(holder("shaolin", 100), t0.Add(-time.Hour))
+	info, err := ClearRestored(context.Background(), kube, t0)
+	if err != nil || info == nil || info.Holder.PID != 100 || s.get() != nil {
+		t.Fatalf("old lock: cleared %+v, %v; left %v", info, err, s.get())
+	}
+	s.seed(holder("emei", 200), t0.Add(time.Second))
+	if info, err := ClearRestored(context.Background(), kube, t0); err != nil || info != nil || s.get() == nil {
+		t.Errorf("a lock renewed after the restore began: cleared %+v, %v", info, err)
+	}
+}
