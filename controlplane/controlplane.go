@@ -120,6 +120,19 @@ func FirstMaster(nodes []Node, except ...string) string {
 	return masters[0].Name
 }
 
+// InitMaster is the control plane kubeadm init made, Ready or not: the
+// oldest labelled node. A rollback returns to it, and refuses when it is
+// down rather than pick another.
+func InitMaster(nodes []Node) string {
+	var out Node
+	for _, n := range nodes {
+		if n.ControlPlane && (out.Name == "" || n.Created.Before(out.Created) || n.Created.Equal(out.Created) && n.Name < out.Name) {
+			out = n
+		}
+	}
+	return out.Name
+}
+
 // HostPort joins an address and a port.
 func HostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 

@@ -200,3 +200,27 @@ func TestAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstAndInitMaster: the source of a promote is the oldest Ready
+// master; a rollback's is the oldest, Ready or not.
+func TestFirstAndInitMaster(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	nodes := []Node{
+		{Name: "shaolin", ControlPlane: true, Ready: false, Created: t0},
+		{Name: "emei", ControlPlane: true, Ready: true, Created: t0.Add(time.Hour)},
+		{Name: "wudang", ControlPlane: true, Ready: true, Created: t0.Add(2 * time.Hour)},
+		{Name: "huashan", Ready: true, Created: t0.Add(-time.Hour)},
+	}
+	if got := FirstMaster(nodes); got != "emei" {
+		t.Errorf("FirstMaster = %q, want emei (shaolin is not Ready)", got)
+	}
+	if got := FirstMaster(nodes, "emei"); got != "wudang" {
+		t.Errorf("FirstMaster except emei = %q, want wudang", got)
+	}
+	if got := InitMaster(nodes); got != "shaolin" {
+		t.Errorf("InitMaster = %q, want shaolin", got)
+	}
+	if got := InitMaster(nodes[3:]); got != "" {
+		t.Errorf("InitMaster of workers = %q", got)
+	}
+}

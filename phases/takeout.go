@@ -103,7 +103,7 @@ func DiscoverTakeout(ctx context.Context, kube kubernetes.Interface, opts Option
 	first := opts.FirstMaster
 	if t.Rollback {
 		if first == "" {
-			first = controlplane.FirstMaster(all)
+			first = controlplane.InitMaster(all)
 		}
 	} else {
 		if len(t.Nodes) == 0 {
