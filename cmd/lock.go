@@ -61,22 +61,26 @@ func withLockIfUp(ctx context.Context, g *globalFlags, command string, log *phas
 	if err == nil {
 		_, err = lock.Peek(ctx, kube)
 	}
+	start := time.Now()
 	if err != nil {
 		log.Step("lock", "", 0, "WARNING: the API does not answer ("+err.Error()+"): running without haadm's lock; make sure no other haadm runs against this cluster")
-		return fn(ctx)
+		err = fn(ctx)
+	} else {
+		err = withLock(ctx, g, kube, command, log, fn)
 	}
-	start := time.Now()
-	err = withLock(ctx, g, kube, command, log, fn)
-	if err == nil {
-		// The restored etcd holds the lock of the run that took the
-		// backup: a stale lock nobody would hold now.
+	if err != nil {
+		return err
+	}
+	// The restored etcd holds the lock of the run that took the backup:
+	// a stale lock nobody holds now.
+	if kube, kerr := kubeClient(g); kerr == nil {
 		if info, cerr := lock.ClearRestored(ctx, kube, start); cerr != nil {
 			log.Step("lock", "", 0, "warning: the lock restored with the snapshot could not be cleared: "+cerr.Error())
 		} else if info != nil {
 			log.Step("lock", "", 0, "cleared the lock restored with the snapshot (held by "+info.Who()+" when the backup was taken)")
 		}
 	}
-	return err
+	return nil
 }
 
 // noteLock says, for a dry run, when another run holds the lock: the real

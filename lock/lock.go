@@ -205,8 +205,9 @@ type HeldError struct {
 	// Stale: the holder stopped renewing, but haadm cannot tell that it
 	// is gone (another host, or its pid still runs).
 	Stale bool
-	// Dead: the holder ran on this host and its pid no longer runs, but
-	// the lock has not expired yet.
+	// Dead: the holder ran on a host of this name and its pid no longer
+	// runs here, but haadm cannot be sure it is this boot and PID
+	// namespace, and the lock has not expired yet.
 	Dead bool
 	Now  time.Time
 }
@@ -283,15 +284,18 @@ func Acquire(ctx context.Context, kube kubernetes.Interface, h Holder, o Options
 			}
 			continue
 		}
+		// Only a pid of this boot and PID namespace says anything about
+		// the holder: the same hostname may be another container or
+		// machine. A holder that is certainly gone (a run SIGKILLed a
+		// moment ago) is taken over at once, so the same command run
+		// again just works.
 		ours := info.Holder.Host == h.Host && info.Holder.PID > 0
-		dead := ours && !o.alive(info.Holder.PID)
-		// A run SIGKILLed a moment ago: the same command run again must
-		// not have to wait for the lock to expire.
-		certain := dead && h.Boot != "" && info.Holder.Boot == h.Boot && h.PIDNS != "" && info.Holder.PIDNS == h.PIDNS
-		if !info.Expired(now) && !certain {
-			return nil, &HeldError{Info: info, Dead: dead, Now: now}
-		}
-		if !dead {
+		sameNS := h.Boot != "" && info.Holder.Boot == h.Boot && h.PIDNS != "" && info.Holder.PIDNS == h.PIDNS
+		gone := ours && !o.alive(info.Holder.PID)
+		if !(gone && sameNS) {
+			if !info.Expired(now) {
+				return nil, &HeldError{Info: info, Dead: gone, Now: now}
+			}
 			return nil, &HeldError{Info: info, Stale: true, Now: now}
 		}
 		// The update carries the resourceVersion read above: of two runs

@@ -175,7 +175,7 @@ func (s *store) seed(h Holder, renewed time.Time) {
 }
 
 func holder(host string, pid int) Holder {
-	return Holder{Command: "promote", User: "root", Host: host, PID: pid, Started: t0.Add(-5 * time.Minute)}
+	return Holder{Command: "promote", User: "root", Host: host, PID: pid, Started: t0.Add(-5 * time.Minute), Boot: "b1", PIDNS: "pid:[1]"}
 }
 
 // notes collects Options.Note.
@@ -255,9 +255,9 @@ func TestHeldByAnother(t *testing.T) {
 		{"other host", holder("emei", 200), nil,
 			[]string{"locked by `haadm promote` by root@shaolin (pid 100)", "running since 2026-11-22T02:55:00Z (5m0s ago)", "last renewed 20s ago", "wait for it"}},
 		{"same host, holder runs", holder("shaolin", 200), nil, []string{"pid 100", "wait for it"}},
-		// Not expired yet: even a dead holder's lock is only taken over
-		// once it is stale, or now with --break-lock.
-		{"same host, holder dead, not expired", holder("shaolin", 200), []int{100}, []string{"pid 100 no longer runs on this host", "expires in 40s", "--break-lock"}},
+		// Not this PID namespace: a dead-looking holder's lock is left
+		// to expire, or broken now with --break-lock.
+		{"same host name, another PID namespace, holder dead, not expired", func() Holder { h := holder("shaolin", 200); h.PIDNS = "pid:[9]"; return h }(), []int{100}, []string{"pid 100 no longer runs on this host", "expires in 40s", "--break-lock"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Acquire(ctx, kube, tc.me, opts(&notes{}, tc.dead...))
@@ -528,7 +528,7 @@ func TestKilledHolderTakenOverAtOnce(t *testing.T) {
 		{"same boot and namespace", ns(holder("shaolin", 100), "b1", "pid:[1]"), ns(holder("shaolin", 200), "b1", "pid:[1]"), true},
 		{"another PID namespace", ns(holder("shaolin", 100), "b1", "pid:[2]"), ns(holder("shaolin", 200), "b1", "pid:[1]"), false},
 		{"another boot", ns(holder("shaolin", 100), "b0", "pid:[1]"), ns(holder("shaolin", 200), "b1", "pid:[1]"), false},
-		{"holder without namespace", holder("shaolin", 100), ns(holder("shaolin", 200), "b1", "pid:[1]"), false},
+		{"holder without namespace", ns(holder("shaolin", 100), "", ""), ns(holder("shaolin", 200), "b1", "pid:[1]"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			kube, s := newKube(t)

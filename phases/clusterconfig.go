@@ -150,12 +150,13 @@ func planKubeadmConfig(ctx context.Context, c *Cluster, endpoint string, sans []
 // planAPIObjects points the kubeconfigs the cluster keeps in ConfigMaps
 // (cluster-info, which new `kubeadm join`s trust, and kube-proxy's) at
 // server, each whose current server pick selects, and rolls kube-proxy's
-// pods once for rollout (the value recorded on their template). The waits
-// for the bootstrap signer and the rollout follow.
+// pods once for rollout (the value recorded on their template); with
+// rollout "" they roll, for server, exactly when their ConfigMap changes.
+// The waits for the bootstrap signer and the rollout follow.
 func planAPIObjects(ctx context.Context, c *Cluster, phase, server, rollout string, pick func(server string) bool) ([]Step, error) {
 	cms := c.Kube.CoreV1().ConfigMaps
 	var steps []Step
-	resign := false
+	resign, proxyRepointed := false, false
 	for _, o := range []struct{ ns, name, key string }{{"kube-public", "cluster-info", "kubeconfig"}, {"kube-system", "kube-proxy", "kubeconfig.conf"}} {
 		cm, err := cms(o.ns).Get(ctx, o.name, metav1.GetOptions{})
 		if o.name == "kube-proxy" && apierrors.IsNotFound(err) {
@@ -178,6 +179,7 @@ func planAPIObjects(ctx context.Context, c *Cluster, phase, server, rollout stri
 			continue
 		}
 		resign = resign || o.name == "cluster-info"
+		proxyRepointed = proxyRepointed || o.name == "kube-proxy"
 		steps = append(steps, Step{What: o.ns + "/" + o.name + ": server " + server, Details: []string{diff([]byte(cm.Data[o.key]), updated)},
 			Do: func(ctx context.Context) error {
 				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -206,7 +208,11 @@ func planAPIObjects(ctx context.Context, c *Cluster, phase, server, rollout stri
 		return nil, fmt.Errorf("read kube-system/kube-proxy DaemonSet: %w", err)
 	}
 	rolled := false
-	if err == nil && ds.Spec.Template.Annotations[rolloutAnnotation] != rollout {
+	roll := err == nil
+	if rollout == "" {
+		rollout, roll = server, roll && proxyRepointed
+	}
+	if roll && ds.Spec.Template.Annotations[rolloutAnnotation] != rollout {
 		rolled = true
 		steps = append(steps, Step{What: "kube-system/kube-proxy DaemonSet: roll pods", Details: []string{"annotation " + rolloutAnnotation + "=" + rollout},
 			Do: func(ctx context.Context) error {

@@ -288,7 +288,7 @@ func TestEtcdApplyResumes(t *testing.T) {
 	}
 	// Preflight on the re-run must not call the half-joined learner stale,
 	// nor its data directory another cluster's.
-	if p := f.c.checkEtcd(t.Context(), func(string) bool { return true }); len(p) != 0 {
+	if p := f.c.checkEtcd(t.Context(), func(string) string { return "member" }); len(p) != 0 {
 		t.Errorf("preflight etcd problems with emei's resumable learner: %v", p)
 	}
 

@@ -99,9 +99,12 @@ func Preflight(ctx context.Context, c *Cluster) error {
 		problems = append(problems, c.checkNodes(ctx)...)
 	}
 	if len(problems) == 0 {
-		problems = append(problems, c.checkEtcd(ctx, func(name string) bool {
+		problems = append(problems, c.checkEtcd(ctx, func(name string) string {
 			i := slices.Index(hosts, name)
-			return i >= 0 && facts[i].etcdData
+			if i < 0 {
+				return ""
+			}
+			return facts[i].etcdData
 		})...)
 	}
 	if len(problems) == 0 {
@@ -117,7 +120,7 @@ func Preflight(ctx context.Context, c *Cluster) error {
 type nodeFacts struct {
 	addrs    string         // ip -o addr show
 	listen   map[int]string // port -> the listening process, as ss prints it
-	etcdData bool           // /var/lib/etcd holds something
+	etcdData string         // what /var/lib/etcd holds, by name ("" empty)
 	noNginx  bool           // no nginx on the node
 	// nginxActive: systemctl says nginx runs.
 	nginxActive bool
@@ -155,7 +158,7 @@ func probeNode(ctx context.Context, c *Cluster, name string) (nodeFacts, error) 
 	if len(parts) != 7 {
 		return nodeFacts{}, fmt.Errorf("unexpected preflight output (%d sections): %q", len(parts), out)
 	}
-	f := nodeFacts{addrs: parts[0], listen: parseListeners(parts[1]), etcdData: strings.TrimSpace(parts[2]) != "", nginxActive: strings.TrimSpace(parts[4]) == "active", resolved: strings.TrimSpace(parts[6])}
+	f := nodeFacts{addrs: parts[0], listen: parseListeners(parts[1]), etcdData: strings.Join(strings.Fields(parts[2]), " "), nginxActive: strings.TrimSpace(parts[4]) == "active", resolved: strings.TrimSpace(parts[6])}
 	if kb, err := strconv.ParseInt(strings.TrimSpace(parts[5]), 10, 64); err == nil {
 		f.freeDisk = kb << 10
 	}
@@ -227,8 +230,8 @@ func (c *Cluster) judgeNode(name string, f nodeFacts) []string {
 }
 
 // checkEtcd: etcd healthy, no stale members, and no new master holding
-// etcd data of another cluster (hasData says which nodes hold any).
-func (c *Cluster) checkEtcd(ctx context.Context, hasData func(node string) bool) []string {
+// etcd data of another cluster (hasData says what each node holds).
+func (c *Cluster) checkEtcd(ctx context.Context, hasData func(node string) string) []string {
 	cli, err := c.EtcdClient(ctx)
 	if err != nil {
 		return []string{fmt.Sprintf("etcd: %v", err)}
@@ -247,8 +250,8 @@ func (c *Cluster) checkEtcd(ctx context.Context, hasData func(node string) bool)
 	}
 	for _, n := range c.New {
 		// A data directory is fine only when it belongs to this node's member.
-		if _, member := etcdm.FindByPeerURL(members, peerURL(n)); hasData(n.Name) && !member {
-			problems = append(problems, fmt.Sprintf("node %s: /var/lib/etcd is not empty but etcd has no member for %s: move it away (it may be an old cluster's data)", n.Name, n.Name))
+		if _, member := etcdm.FindByPeerURL(members, peerURL(n)); hasData(n.Name) != "" && !member {
+			problems = append(problems, fmt.Sprintf("node %s: /var/lib/etcd is not empty (%s) but etcd has no member for %s: move it away (it may be an old cluster's data)", n.Name, hasData(n.Name), n.Name))
 		}
 	}
 	var known []string

@@ -291,6 +291,14 @@ func (r *restore) check(ctx context.Context) error {
 	if r.opts.EtcdOnly {
 		return nil
 	}
+	// The paths go into the scripts that empty and unpack them.
+	for n, a := range r.m.Archives {
+		for _, p := range a.Paths {
+			if p != "etc/kubernetes" && p != "etc/nginx" {
+				return fmt.Errorf("the backup's manifest names %q in node %s's archive: haadm only restores etc/kubernetes and etc/nginx (nothing was changed)", p, n)
+			}
+		}
+	}
 	names := keys(r.m.Archives)
 	missing := make([]string, len(names))
 	if err := forEach(len(names), func(i int) error {
@@ -325,6 +333,13 @@ func (r *restore) steps() []Step {
 		port = controlplane.DefaultAPIServerPort
 	}
 	var steps []Step
+	// Restored and shipped first, while everything still runs: a snapshot
+	// etcd's restore refuses must not leave the control plane stopped.
+	restored := data + ".haadm-restore-" + s
+	steps = append(steps, Step{Node: first, What: "etcd snapshot restored as member " + r.member.name + " (" + r.member.peerURL + ") into " + restored,
+		Details: []string{fmt.Sprintf("etcdutl snapshot restore %s --name %s --initial-advertise-peer-urls %s --initial-cluster %s=%s --bump-revision %d --mark-compacted (on this machine), then shipped as a tar stream",
+			filepath.Join(r.opts.Dir, backup.SnapshotFile), r.member.name, r.member.peerURL, r.member.name, r.member.peerURL, etcdm.RestoreRevisionBump)},
+		Do: func(ctx context.Context) error { return r.shipRestored(ctx, restored) }})
 	for _, n := range r.Nodes() {
 		cmd := stopScript(held)
 		steps = append(steps, Step{Node: n, What: "stop the control plane: static pod manifests moved to " + held, Details: []string{cmd}, Batch: true,
@@ -347,11 +362,6 @@ func (r *restore) steps() []Step {
 			})
 		}})
 	}
-	restored := data + ".haadm-restore-" + s
-	steps = append(steps, Step{Node: first, What: "etcd snapshot restored as member " + r.member.name + " (" + r.member.peerURL + ") into " + restored,
-		Details: []string{fmt.Sprintf("etcdutl snapshot restore %s --name %s --initial-advertise-peer-urls %s --initial-cluster %s=%s --bump-revision %d --mark-compacted (on this machine), then shipped as a tar stream",
-			filepath.Join(r.opts.Dir, backup.SnapshotFile), r.member.name, r.member.peerURL, r.member.name, r.member.peerURL, etcdm.RestoreRevisionBump)},
-		Do: func(ctx context.Context) error { return r.shipRestored(ctx, restored) }})
 	swap := swapScript(data, s)
 	steps = append(steps, Step{Node: first, What: "restored etcd data in place of " + data + " (the current one kept as " + data + ".before-restore-" + s + ")", Details: []string{swap},
 		Do: func(ctx context.Context) error { _, err := r.hosts[first].Run(ctx, swap); return err }})
@@ -375,6 +385,16 @@ func (r *restore) steps() []Step {
 				Do: func(ctx context.Context) error { _, err := r.hosts[n].Run(ctx, cmd); return err }})
 		}
 	} else {
+		// The other members' data would start a second, stale etcd the
+		// day their manifests come back.
+		for _, n := range r.Nodes() {
+			if n == first {
+				continue
+			}
+			cmd := dataAsideScript(data, s)
+			steps = append(steps, Step{Node: n, What: "etcd data moved aside to " + data + ".before-restore-" + s, Details: []string{cmd}, Batch: true,
+				Do: func(ctx context.Context) error { _, err := r.hosts[n].Run(ctx, cmd); return err }})
+		}
 		cmd := unholdScript(held)
 		steps = append(steps, Step{Node: first, What: "static pod manifests back from " + held, Details: []string{cmd},
 			Do: func(ctx context.Context) error { _, err := r.hosts[first].Run(ctx, cmd); return err }})
@@ -395,16 +415,23 @@ func (r *restore) steps() []Step {
 	return steps
 }
 
-// stopScript moves every static pod manifest aside, which makes the
-// kubelet stop the pods; a node without manifests has nothing to move.
+// stopScript moves the control plane's static pod manifests aside, which
+// makes the kubelet stop those pods; the operator's own static pods (a
+// kube-vip, say) keep running. A node without them has nothing to move.
 func stopScript(held string) string {
 	return strings.Join([]string{
 		"set -e",
 		"m=" + controlplane.ManifestsDir + "; d=" + node.ShellQuote(held),
 		`mkdir -p -- "$d"`,
 		`chmod 700 -- "$d"`,
-		`for f in "$m"/* "$m"/.[!.]*; do if [ -e "$f" ]; then mv -f -- "$f" "$d"/; fi; done`,
+		`for f in ` + strings.Join(staticPods(), " ") + `; do if [ -e "$m/$f" ]; then mv -f -- "$m/$f" "$d"/; fi; done`,
 	}, "\n")
+}
+
+// dataAsideScript moves a node's etcd member data aside (its contents: the
+// data dir may be a mount).
+func dataAsideScript(data, stamp string) string {
+	return "d=" + node.ShellQuote(data) + "; b=\"$d.before-restore-" + stamp + "\"; if [ -n \"$(ls -A \"$d\" 2>/dev/null)\" ] && [ ! -e \"$b/member\" ]; then mkdir -p \"$b\" && chmod 700 \"$b\" && find \"$d\" -mindepth 1 -maxdepth 1 -exec mv -t \"$b\" {} +; fi"
 }
 
 // unholdScript puts the held manifests back.
@@ -454,7 +481,7 @@ func unpackScript(archive string, paths []string, stamp, data string, first, con
 	}
 	lines = append(lines, strings.Split(stopScript(held), "\n")[1:]...)
 	lines = append(lines,
-		fmt.Sprintf(`for i in $(seq 120); do ss -Hltn | grep -qE ':(%d|%d) ' || break; sleep 1; done`, controlplane.EtcdClientPort, port),
+		fmt.Sprintf(`for i in $(seq 120); do ss -Hltn | grep -qE ':(%[1]d|%[2]d) ' || break; sleep 1; done; if ss -Hltn | grep -qE ':(%[1]d|%[2]d) '; then echo "etcd or the apiserver still listens 2 minutes after their manifests went: not replacing files under them" >&2; exit 1; fi`, controlplane.EtcdClientPort, port),
 		// Copied aside, then emptied, not moved: /etc/kubernetes may be a
 		// mount of its own. A copy is only taken for good once whole. The
 		// held manifests stay.
@@ -462,13 +489,18 @@ func unpackScript(archive string, paths []string, stamp, data string, first, con
 		`tar -xzf "$a" -C / --exclude='etc/kubernetes/manifests/*' `+strings.Join(paths, " "),
 		"mkdir -p "+controlplane.ManifestsDir,
 	)
-	aside := "d=" + node.ShellQuote(data) + "; b=\"$d.before-restore-" + stamp + "\"; if [ -d \"$d/member\" ] && [ ! -e \"$b/member\" ]; then mkdir -p \"$b\" && chmod 700 \"$b\" && mv -- \"$d/member\" \"$b/member\"; fi"
+	aside := dataAsideScript(data, stamp)
+	// The archive's manifests come back last: on the first master all of
+	// them; elsewhere the operator's own, the control plane's going where
+	// the held ones are (the restored etcd has one member).
+	manifestsBack := `if tar -tzf "$a" | grep -q '^etc/kubernetes/manifests/.'; then t=$(mktemp -d); tar -xzf "$a" -C "$t" etc/kubernetes/manifests; ` +
+		`for f in ` + strings.Join(staticPods(), " ") + `; do if [ -e "$t/etc/kubernetes/manifests/$f" ]; then mv -f -- "$t/etc/kubernetes/manifests/$f" ` + node.ShellQuote(held) + `/; fi; done; ` +
+		`find "$t/etc/kubernetes/manifests" -mindepth 1 -maxdepth 1 -exec mv -f -t ` + controlplane.ManifestsDir + ` {} +; rm -rf -- "$t"; fi`
 	switch {
 	case !controlPlane:
-		lines = append(lines, aside)
+		lines = append(lines, aside, manifestsBack)
 	case !first:
-		// The archive's manifests go where the held ones are.
-		lines = append(lines, `t=$(mktemp -d); tar -xzf "$a" -C "$t" etc/kubernetes/manifests 2>/dev/null || true; if [ -d "$t/etc/kubernetes/manifests" ]; then find "$t/etc/kubernetes/manifests" -mindepth 1 -maxdepth 1 -exec mv -f -t `+node.ShellQuote(held)+` {} +; fi; rm -rf -- "$t"`, aside)
+		lines = append(lines, manifestsBack, aside)
 	default:
 		lines = append(lines, `tar -xzf "$a" -C / etc/kubernetes/manifests`)
 	}

@@ -155,6 +155,7 @@ func newRestoreLab(t *testing.T, dir string) *restoreLab {
 		h := node.NewFake(n)
 		h.Respond("if test -s ", "present\n", nil)
 		h.Respond("set -e", "", nil)
+		h.Respond("d=/var/lib/etcd; b=", "", nil)
 		h.Respond("ss -Hltn", "", nil)
 		h.Respond("systemctl restart kubelet", "", nil)
 		l.fakes[n] = h
@@ -190,7 +191,7 @@ func (l *restoreLab) changes(n string) []string {
 		case c.Kind == node.CallUpload:
 			out = append(out, "upload "+filepath.Base(c.Path))
 		case c.Kind != node.CallRun:
-		case strings.Contains(c.Cmd, "mv -f -- \"$f\" \"$d\"/") && !strings.Contains(c.Cmd, "tar -xzf"):
+		case strings.Contains(c.Cmd, "mv -f -- \"$m/$f\" \"$d\"/") && !strings.Contains(c.Cmd, "tar -xzf"):
 			out = append(out, "stop")
 		case strings.Contains(c.Cmd, "tar -xf"):
 			out = append(out, "unpack etcd data")
@@ -198,6 +199,8 @@ func (l *restoreLab) changes(n string) []string {
 			out = append(out, "swap etcd data")
 		case strings.Contains(c.Cmd, "tar -xzf"):
 			out = append(out, "unpack etc")
+		case strings.HasPrefix(c.Cmd, "d=/var/lib/etcd; b="):
+			out = append(out, "etcd data aside")
 		case strings.Contains(c.Cmd, `mv -f -- "$f" "$m"/`):
 			out = append(out, "unhold")
 		default:
@@ -250,7 +253,7 @@ func TestRestore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"stop", "upload etcd.haadm-restore-" + l.journalStamp(t) + ".tar", "unpack etcd data", "swap etcd data", "unpack etc", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
+		if want := []string{"upload etcd.haadm-restore-" + l.journalStamp(t) + ".tar", "unpack etcd data", "stop", "swap etcd data", "unpack etc", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
 			t.Errorf("shaolin:\n got %q\nwant %q", l.changes("shaolin"), want)
 		}
 		for _, n := range []string{"emei", "wudang"} {
@@ -318,10 +321,10 @@ func TestRestore(t *testing.T) {
 		if _, err := l.run(t, RestoreOptions{EtcdOnly: true}); err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"stop", "upload etcd.haadm-restore-" + l.journalStamp(t) + ".tar", "unpack etcd data", "swap etcd data", "unhold", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
+		if want := []string{"upload etcd.haadm-restore-" + l.journalStamp(t) + ".tar", "unpack etcd data", "stop", "swap etcd data", "unhold", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
 			t.Errorf("shaolin:\n got %q\nwant %q", l.changes("shaolin"), want)
 		}
-		if want := []string{"stop", "systemctl restart kubelet"}; !slices.Equal(l.changes("wudang"), want) {
+		if want := []string{"stop", "etcd data aside", "systemctl restart kubelet"}; !slices.Equal(l.changes("wudang"), want) {
 			t.Errorf("wudang: %q, want %q", l.changes("wudang"), want)
 		}
 	})
@@ -345,7 +348,7 @@ func TestRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Nothing done twice but what had not finished.
-		if want := []string{"stop", "upload etcd.haadm-restore-" + first + ".tar", "unpack etcd data", "swap etcd data", "unpack etc", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
+		if want := []string{"upload etcd.haadm-restore-" + first + ".tar", "unpack etcd data", "stop", "swap etcd data", "unpack etc", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
 			t.Errorf("shaolin after the re-run:\n got %q\nwant %q", l.changes("shaolin"), want)
 		}
 		if want := []string{"stop", "unpack etc", "systemctl restart kubelet", "systemctl restart kubelet"}; !slices.Equal(l.changes("wudang"), want) {

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/haadm/haadm/certs"
 	"github.com/haadm/haadm/controlplane"
@@ -74,6 +75,7 @@ type leaving struct {
 	// listening are the control-plane ports still open: a static pod
 	// whose manifest an interrupted run moved may not have stopped yet.
 	listening map[int]bool
+	marked    bool // carries removingAnnotation: a remove began on it
 }
 
 // lbSite is a node running haadm's nginx.
@@ -321,8 +323,8 @@ func checkTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo
 		add("%s's apiserver does not answer /readyz (%v%s): it cannot be the master that stays", c.First.Name, err, why)
 	}
 
-	var leave []leaving
-	for _, n := range targets {
+	// newLeaving is what is left of the control plane on n.
+	newLeaving := func(n NodeInfo) leaving {
 		l := leaving{NodeInfo: n, manifest: map[string]bool{}}
 		_, l.alive = c.Hosts[n.Name]
 		for _, m := range members {
@@ -331,41 +333,65 @@ func checkTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo
 				l.member = &m
 			}
 		}
-		if !l.alive && !t.Force {
-			add("node %s is not reachable over SSH (%v): haadm can take it out of etcd, the load balancers and the API, but cannot clean up its disk. Run again with --force to do so; wipe it (kubeadm reset) before it ever comes back", n.Name, unreachable[n.Name])
-		}
 		if l.alive {
 			if err := l.read(ctx, c); err != nil {
 				add("%v", err)
 			}
 		}
+		l.marked = removing(ctx, c, n.Name)
+		return l
+	}
+	var leave []leaving
+	for _, n := range targets {
+		l := newLeaving(n)
+		_, exists := c.Nodes[n.Name]
+		switch {
+		case !exists && l.member == nil:
+			// Removed already, or a name that never was: either way
+			// nothing of it is left to take out.
+			c.Log.Step("preflight", n.Name, 0, "no node and no etcd member named "+n.Name+": nothing to remove")
+			continue
+		case !t.Rollback && !l.ControlPlane && !l.Tainted && l.member == nil && !l.hasFiles() && !l.marked:
+			if t.KeepNode {
+				c.Log.Step("preflight", n.Name, 0, n.Name+" is a worker: nothing to remove")
+			} else {
+				add("node %s is not a control-plane node (no label, etcd member, static pods or control-plane files): haadm remove takes masters out; a worker leaves with kubectl drain, kubectl delete node and kubeadm reset", n.Name)
+			}
+			continue
+		case !l.alive && !t.Force:
+			add("node %s is not reachable over SSH (%v): haadm can take it out of etcd, the load balancers and the API, but cannot clean up its disk. Run again with --force to do so; wipe it (kubeadm reset) before it ever comes back", n.Name, unreachable[n.Name])
+		}
 		leave = append(leave, l)
 	}
 	// A rollback also takes out what a promote stopped half way left on
-	// nodes not labelled yet: an etcd member, certificates, static pods.
+	// nodes not labelled yet (an etcd member, certificates, static pods),
+	// and any etcd member of no node at all.
 	if t.Rollback {
 		for _, o := range slices.Clone(c.Others) {
-			l := leaving{NodeInfo: o, manifest: map[string]bool{}}
-			_, l.alive = c.Hosts[o.Name]
-			for _, m := range members {
-				if m.Name == o.Name || o.IP != "" && slices.Contains(m.PeerURLs, peerURL(o)) {
-					m := m
-					l.member = &m
-				}
-			}
-			if l.alive {
-				if err := l.read(ctx, c); err != nil {
-					add("%v", err)
-				}
-			}
-			if l.member == nil && len(l.files) == 0 && len(l.manifest) == 0 && l.dataDir == "" {
+			l := newLeaving(o)
+			if l.member == nil && !l.hasFiles() && !l.marked {
 				continue
-			}
-			if !l.alive && !t.Force {
-				add("node %s holds etcd member %s but is not reachable over SSH: run again with --force to remove the member anyway", o.Name, l.member)
 			}
 			leave = append(leave, l)
 			c.Others = slices.DeleteFunc(c.Others, func(n NodeInfo) bool { return n.Name == o.Name })
+		}
+		for name := range c.skipped {
+			if l := newLeaving(c.Nodes[name]); l.member != nil {
+				if !t.Force {
+					add("node %s holds etcd member %s but is not reachable over SSH: run again with --force to remove the member anyway", name, l.member)
+				}
+				leave = append(leave, l)
+			}
+		}
+		for _, m := range members {
+			if m.ID == firstMember.ID || slices.ContainsFunc(leave, func(l leaving) bool { return l.member != nil && l.member.ID == m.ID }) {
+				continue
+			}
+			m := m
+			if !t.Force {
+				add("etcd member %s belongs to no node of the cluster: run again with --force to remove it", m)
+			}
+			leave = append(leave, leaving{NodeInfo: NodeInfo{Name: "member-" + m.HexID()}, member: &m, manifest: map[string]bool{}})
 		}
 	}
 	// Dead or unhealthy members leave first: removing a healthy voter
@@ -383,7 +409,10 @@ func checkTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo
 		if t.Rollback || t.KeepNode {
 			continue
 		}
-		if c.HasEndpoint() && l.IP != "" && c.EndpointHost == l.IP {
+		// Its nginx is the endpoint when it listens beyond loopback,
+		// whatever name the endpoint has.
+		if slices.ContainsFunc(sites, func(s lbSite) bool { return s.node == l.Name && !strings.HasPrefix(s.listen, "127.") }) ||
+			c.HasEndpoint() && l.IP != "" && c.EndpointHost == l.IP {
 			if l.alive {
 				add("node %s runs the load balancer at %s that every kubelet uses: keep it as a worker that runs it (--keep-node), or move the endpoint first", l.Name, c.Opts.Endpoint)
 			} else {
@@ -395,6 +424,21 @@ func checkTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo
 		return nil, nil, fail()
 	}
 	return leave, sites, nil
+}
+
+// hasFiles: static pods, control-plane files, etcd data or a component
+// still listening.
+func (l *leaving) hasFiles() bool {
+	return len(l.files) > 0 || len(l.manifest) > 0 || l.dataDir != "" || l.listening[controlplane.EtcdClientPort] || l.listening[controlplane.ControllerManagerPort] || l.listening[controlplane.SchedulerPort]
+}
+
+// removingAnnotation marks a node a remove has begun to take out, so that
+// a re-run still finishes it once it looks like a worker.
+const removingAnnotation = "haadm.io/removing"
+
+func removing(ctx context.Context, c *Cluster, name string) bool {
+	n, err := c.Kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	return err == nil && n.Annotations[removingAnnotation] != ""
 }
 
 // read finds what of the control plane is left on a reachable master.
@@ -637,7 +681,7 @@ func planTakeout(ctx context.Context, c *Cluster, t Takeout, leave []leaving, si
 		}
 	}
 	if !t.Rollback {
-		steps, err := planAPIObjects(ctx, c, "remove", shared, c.Opts.Endpoint, func(server string) bool { return leavingIP(urlHost(server)) })
+		steps, err := planAPIObjects(ctx, c, "remove", shared, "", func(server string) bool { return leavingIP(urlHost(server)) })
 		if err != nil {
 			return nil, err
 		}
@@ -774,8 +818,12 @@ func planBackends(c *Cluster, s lbSite, leavingIP func(string) bool) *Step {
 		}
 		keep = append(keep, lb.Backend{Name: name, Address: host, Port: port})
 	}
-	if dropped == 0 || len(keep) == 0 {
+	if dropped == 0 {
 		return nil
+	}
+	if len(keep) == 0 {
+		err := fmt.Errorf("every backend of its nginx is leaving (%s): nothing would answer at %s", strings.Join(s.backends, ", "), s.listen)
+		return &Step{Node: s.node, What: "nginx backends", Do: func(context.Context) error { return err }}
 	}
 	host, port := splitHostPort(s.listen)
 	cfg := lb.Config{ListenAddress: host, ListenPort: port, Backends: keep}
@@ -801,6 +849,9 @@ func planBackends(c *Cluster, s lbSite, leavingIP func(string) bool) *Step {
 			if err := h.WriteFiles(ctx, []node.File{{Path: nginxConf, Data: want, Mode: 0o644}}); err != nil {
 				return err
 			}
+			if !s.running {
+				return nil // stopped on purpose: it takes the file when started
+			}
 			_, err := h.Run(ctx, "systemctl reload nginx || systemctl restart nginx")
 			return err
 		}}
@@ -815,6 +866,10 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 	keepNode := t.KeepNode || t.Rollback
 	_, nodeExists := c.Nodes[l.Name]
 
+	if nodeExists && !l.marked {
+		steps = append(steps, Step{Node: l.Name, What: "marked " + removingAnnotation, Details: []string{"so that a re-run finishes it once it looks like a worker"},
+			Do: func(ctx context.Context) error { return annotateRemoving(ctx, c, l.Name, true) }})
+	}
 	if nodeExists && (l.ControlPlane || l.Tainted) {
 		steps = append(steps, Step{Node: l.Name, What: "control-plane label and taint removed", Details: []string{"label " + controlplane.Label + "-, " + controlplane.ExcludeFromLBLabel + "-; taint " + controlplane.Label + ":NoSchedule-"},
 			Do: func(ctx context.Context) error { return unmarkNode(ctx, c, l.Name) }})
@@ -875,6 +930,10 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 	if nodeExists || !l.alive {
 		steps = append(steps, Step{Node: l.Name, What: "mirror pods deleted", Wait: true,
 			Do: func(ctx context.Context) error { return deleteMirrorPods(ctx, c, l.Name) }})
+	}
+	if keepNode && nodeExists {
+		steps = append(steps, Step{Node: l.Name, What: removingAnnotation + " removed: a worker now",
+			Do: func(ctx context.Context) error { return annotateRemoving(ctx, c, l.Name, false) }})
 	}
 	if !keepNode {
 		if l.alive {
@@ -977,6 +1036,33 @@ func findByID(members []etcdm.Member, id uint64) (etcdm.Member, bool) {
 		}
 	}
 	return etcdm.Member{}, false
+}
+
+// annotateRemoving sets or clears removingAnnotation.
+func annotateRemoving(ctx context.Context, c *Cluster, name string, on bool) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := c.Kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, has := n.Annotations[removingAnnotation]; has == on {
+			return nil
+		}
+		n = n.DeepCopy()
+		if on {
+			if n.Annotations == nil {
+				n.Annotations = map[string]string{}
+			}
+			n.Annotations[removingAnnotation] = time.Now().UTC().Format(time.RFC3339)
+		} else {
+			delete(n.Annotations, removingAnnotation)
+		}
+		_, err = c.Kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 // unmarkNode removes what Mark adds.
