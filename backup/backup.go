@@ -242,13 +242,29 @@ func IsOriginal(m *Manifest, earlier []Dir) bool {
 }
 
 // Prune returns the backups to remove from dirs (oldest first, as List
-// returns them) to keep the newest keep plus every original.
+// returns them) to keep the newest keep, plus, of each etcd cluster's
+// originals, the oldest (the cluster before haadm ever touched it) and the
+// newest (before its latest promotion). The originals in between go: every
+// phase run on a single master is one, and they must not pile up on the
+// first master's disk, which etcd shares.
 func Prune(dirs []Dir, keep int) []Dir {
 	keep = max(keep, 0)
+	oldest, newest := map[string]int{}, map[string]int{}
+	for i, d := range dirs {
+		if !d.Manifest.Original {
+			continue
+		}
+		id := d.Manifest.Etcd.ClusterID
+		if _, ok := oldest[id]; !ok {
+			oldest[id] = i
+		}
+		newest[id] = i
+	}
 	var out []Dir
 	for i, d := range dirs {
-		newest := i >= len(dirs)-keep
-		if !newest && !d.Manifest.Original {
+		id := d.Manifest.Etcd.ClusterID
+		kept := i >= len(dirs)-keep || d.Manifest.Original && (oldest[id] == i || newest[id] == i)
+		if !kept {
 			out = append(out, d)
 		}
 	}

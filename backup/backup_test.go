@@ -41,6 +41,7 @@ func TestPrune(t *testing.T) {
 		{"keep more than there are", []int{0}, 20, nil},
 		{"keep one", []int{2}, 1, []int{0, 1, 3, 4, 5, 6}},
 		{"keep zero keeps the originals only", []int{7}, 0, []int{0, 1, 2, 3, 4, 5, 6}},
+		{"of many originals the oldest and the newest stay", []int{0, 1, 2, 3}, 2, []int{1, 2, 4, 5}},
 	} {
 		var want []string
 		for _, i := range tt.gone {

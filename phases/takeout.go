@@ -189,7 +189,9 @@ func ExecuteTakeout(ctx context.Context, kube kubernetes.Interface, dial node.Di
 	defer c.Close()
 	want := keys(c.Nodes)
 	for _, n := range targets {
-		if !slices.Contains(want, n.Name) && n.IP != "" {
+		// A target without a Node object is reached by its name in the
+		// ssh_config, to clean up what is left on it.
+		if !slices.Contains(want, n.Name) {
 			want = append(want, n.Name)
 		}
 	}
