@@ -242,7 +242,7 @@ func TestPreflight(t *testing.T) {
 				f.setProbe("wudang", func(p *probe) { p.etcdData = "member\n" })
 				return nil
 			},
-			wantErr: []string{"node wudang: /var/lib/etcd is not empty but etcd has no member for wudang"},
+			wantErr: []string{"node wudang: /var/lib/etcd is not empty (member) but etcd has no member for wudang"},
 		},
 		{
 			name: "etcd data of the node's own unstarted learner",
