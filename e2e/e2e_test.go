@@ -830,6 +830,12 @@ func TestE2E(t *testing.T) {
 		if ms := l.members(t, "emei"); len(ms.Members) != 1 {
 			t.Errorf("etcd after restore: %+v, want emei alone", ms)
 		}
+		for _, w := range []string{"wudang", l.spare} {
+			if out := l.ssh(t, w, "ls -A /var/lib/etcd; ls -A /etc/kubernetes/manifests 2>/dev/null; true"); strings.TrimSpace(out) != "" {
+				t.Errorf("%s, a worker in the backup, keeps etcd data or static pods after the restore: %q\n%s\n%s", w, out,
+					l.ssh(t, w, "ls -la /var/lib/etcd* /etc/kubernetes/haadm-restore-* 2>&1; ps -eo pid,etime,args | grep [e]tcd | cut -c1-200"), lastLines(r.stderr, 30))
+			}
+		}
 		waitFor(t, 3*time.Minute, "every node Ready after the restore", func() bool {
 			nodes, err := kc.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err != nil {
