@@ -428,6 +428,15 @@ func stopScript(held string) string {
 	}, "\n")
 }
 
+// etcdGoneScript waits until no etcd runs on data: etcd closes its ports
+// first and writes its WAL until it exits, so data moved while it shuts
+// down comes back half.
+func etcdGoneScript(data string) string {
+	// "[/]var/..." matches etcd's argument but not this script's own.
+	pat := node.ShellQuote("--data-dir=[" + data[:1] + "]" + data[1:])
+	return `for i in $(seq 60); do pgrep -f -- ` + pat + ` >/dev/null || break; sleep 1; done; if pgrep -f -- ` + pat + ` >/dev/null; then echo "etcd on ` + data + ` still runs a minute after its manifest went: not moving its data" >&2; exit 1; fi`
+}
+
 // dataAsideScript moves a node's etcd member data aside (its contents: the
 // data dir may be a mount).
 func dataAsideScript(data, stamp string) string {
@@ -482,6 +491,7 @@ func unpackScript(archive string, paths []string, stamp, data string, first, con
 	lines = append(lines, strings.Split(stopScript(held), "\n")[1:]...)
 	lines = append(lines,
 		fmt.Sprintf(`for i in $(seq 120); do ss -Hltn | grep -qE ':(%[1]d|%[2]d) ' || break; sleep 1; done; if ss -Hltn | grep -qE ':(%[1]d|%[2]d) '; then echo "etcd or the apiserver still listens 2 minutes after their manifests went: not replacing files under them" >&2; exit 1; fi`, controlplane.EtcdClientPort, port),
+		etcdGoneScript(data),
 		// Copied aside, then emptied, not moved: /etc/kubernetes may be a
 		// mount of its own. A copy is only taken for good once whole. The
 		// held manifests stay.

@@ -908,6 +908,9 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 				if dataDir == "" {
 					return nil
 				}
+				if _, err := h.Run(ctx, etcdGoneScript(dataDir)); err != nil {
+					return err
+				}
 				// The data dir is often a mount of its own: its contents
 				// move, the directory stays.
 				_, err := h.Run(ctx, fmt.Sprintf("if [ -d %[1]s/member ]; then mkdir -p %[2]s/etcd-data && chmod 700 %[3]s %[4]s %[2]s && find %[1]s -mindepth 1 -maxdepth 1 -exec mv -t %[2]s/etcd-data {} +; fi", node.ShellQuote(dataDir), node.ShellQuote(aside), filepath.Dir(asideDir), asideDir))
