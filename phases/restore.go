@@ -335,7 +335,7 @@ func (r *restore) steps() []Step {
 	var steps []Step
 	// Restored and shipped first, while everything still runs: a snapshot
 	// etcd's restore refuses must not leave the control plane stopped.
-	restored := data + ".haadm-restore-" + s
+	restored := restoreDir(s) + "/etcd-restored"
 	steps = append(steps, Step{Node: first, What: "etcd snapshot restored as member " + r.member.name + " (" + r.member.peerURL + ") into " + restored,
 		Details: []string{fmt.Sprintf("etcdutl snapshot restore %s --name %s --initial-advertise-peer-urls %s --initial-cluster %s=%s --bump-revision %d --mark-compacted (on this machine), then shipped as a tar stream",
 			filepath.Join(r.opts.Dir, backup.SnapshotFile), r.member.name, r.member.peerURL, r.member.name, r.member.peerURL, etcdm.RestoreRevisionBump)},
@@ -363,7 +363,7 @@ func (r *restore) steps() []Step {
 		}})
 	}
 	swap := swapScript(data, s)
-	steps = append(steps, Step{Node: first, What: "restored etcd data in place of " + data + " (the current one kept as " + data + ".before-restore-" + s + ")", Details: []string{swap},
+	steps = append(steps, Step{Node: first, What: "restored etcd data in place of " + data + " (the current one kept in " + restoreDir(s) + "/etcd-data)", Details: []string{swap},
 		Do: func(ctx context.Context) error { _, err := r.hosts[first].Run(ctx, swap); return err }})
 	if !r.opts.EtcdOnly {
 		for _, n := range r.Nodes() {
@@ -380,7 +380,7 @@ func (r *restore) steps() []Step {
 				role = "control plane"
 			}
 			cmd := unpackScript(a.Path, paths, s, data, n == first, role == "control plane", held, port)
-			what := "/" + strings.Join(paths, " /") + " restored from " + a.Path + " (a " + role + " then; the current ones kept as .before-restore-" + s + ")"
+			what := "/" + strings.Join(paths, " /") + " restored from " + a.Path + " (a " + role + " then; the current ones kept in " + restoreDir(s) + ")"
 			steps = append(steps, Step{Node: n, What: what, Details: []string{cmd}, Batch: true,
 				Do: func(ctx context.Context) error { _, err := r.hosts[n].Run(ctx, cmd); return err }})
 		}
@@ -392,7 +392,7 @@ func (r *restore) steps() []Step {
 				continue
 			}
 			cmd := dataAsideScript(data, s)
-			steps = append(steps, Step{Node: n, What: "etcd data moved aside to " + data + ".before-restore-" + s, Details: []string{cmd}, Batch: true,
+			steps = append(steps, Step{Node: n, What: "etcd data moved aside to " + restoreDir(s) + "/etcd-data", Details: []string{cmd}, Batch: true,
 				Do: func(ctx context.Context) error { _, err := r.hosts[n].Run(ctx, cmd); return err }})
 		}
 		cmd := unholdScript(held)
@@ -428,6 +428,16 @@ func stopScript(held string) string {
 	}, "\n")
 }
 
+// restoreDir is where a restore keeps, on each node, what it replaced and
+// the data it ships: under /var/lib/haadm, beside nothing of kubeadm's, on
+// the node's own disk, never deleted by haadm.
+func restoreDir(stamp string) string { return "/var/lib/haadm/restore-" + stamp }
+
+// mkRestoreDir makes it, root's eyes only: it holds keys.
+func mkRestoreDir(stamp string) string {
+	return "mkdir -p " + restoreDir(stamp) + " && chmod 700 /var/lib/haadm " + restoreDir(stamp)
+}
+
 // etcdGoneScript waits until no etcd runs on data: etcd closes its ports
 // first and writes its WAL until it exits, so data moved while it shuts
 // down comes back half.
@@ -440,7 +450,7 @@ func etcdGoneScript(data string) string {
 // dataAsideScript moves a node's etcd member data aside (its contents: the
 // data dir may be a mount).
 func dataAsideScript(data, stamp string) string {
-	return "d=" + node.ShellQuote(data) + "; b=\"$d.before-restore-" + stamp + "\"; if [ -n \"$(ls -A \"$d\" 2>/dev/null)\" ] && [ ! -e \"$b/member\" ]; then mkdir -p \"$b\" && chmod 700 \"$b\" && find \"$d\" -mindepth 1 -maxdepth 1 -exec mv -t \"$b\" {} +; fi"
+	return mkRestoreDir(stamp) + "; d=" + node.ShellQuote(data) + "; b=" + restoreDir(stamp) + "/etcd-data; if [ -n \"$(ls -A \"$d\" 2>/dev/null)\" ] && [ ! -e \"$b/member\" ]; then mkdir -p \"$b\" && chmod 700 \"$b\" && find \"$d\" -mindepth 1 -maxdepth 1 -exec mv -t \"$b\" {} +; fi"
 }
 
 // unholdScript puts the held manifests back.
@@ -458,7 +468,8 @@ func unholdScript(held string) string {
 func swapScript(data, stamp string) string {
 	return strings.Join([]string{
 		"set -e",
-		"d=" + node.ShellQuote(data) + "; n=\"$d.haadm-restore-" + stamp + "\"; b=\"$d.before-restore-" + stamp + "\"",
+		mkRestoreDir(stamp),
+		"d=" + node.ShellQuote(data) + "; n=" + restoreDir(stamp) + "/etcd-restored; b=" + restoreDir(stamp) + "/etcd-data",
 		// The data dir is often a mount of its own: its member directory
 		// moves, the directory stays.
 		`if [ -d "$n/member" ]; then`,
@@ -495,7 +506,7 @@ func unpackScript(archive string, paths []string, stamp, data string, first, con
 		// Copied aside, then emptied, not moved: /etc/kubernetes may be a
 		// mount of its own. A copy is only taken for good once whole. The
 		// held manifests stay.
-		"for p in "+strings.Join(paths, " ")+"; do b=\"/$p.before-restore-"+stamp+"\"; if [ -e \"/$p\" ] && [ ! -e \"$b\" ]; then rm -rf -- \"$b.tmp\"; cp -a -- \"/$p\" \"$b.tmp\"; mv -- \"$b.tmp\" \"$b\"; fi; if [ -d \"/$p\" ]; then find \"/$p\" -mindepth 1 -maxdepth 1 ! -path "+node.ShellQuote(held)+" -exec rm -rf -- {} +; fi; done",
+		"for p in "+strings.Join(paths, " ")+"; do b=\""+restoreDir(stamp)+"/$p\"; if [ -e \"/$p\" ] && [ ! -e \"$b\" ]; then mkdir -p -m 700 \"$(dirname \"$b\")\"; rm -rf -- \"$b.tmp\"; cp -a -- \"/$p\" \"$b.tmp\"; mv -- \"$b.tmp\" \"$b\"; fi; if [ -d \"/$p\" ]; then find \"/$p\" -mindepth 1 -maxdepth 1 ! -path "+node.ShellQuote(held)+" -exec rm -rf -- {} +; fi; done",
 		`tar -xzf "$a" -C / --exclude='etc/kubernetes/manifests/*' `+strings.Join(paths, " "),
 		"mkdir -p "+controlplane.ManifestsDir,
 	)
@@ -576,6 +587,7 @@ func unpackRestoredScript(restored, remoteTar string) string {
 	return strings.Join([]string{
 		"set -e",
 		"n=" + node.ShellQuote(restored) + "; t=" + node.ShellQuote(remoteTar),
+		`mkdir -p -- "$(dirname "$n")" && chmod 700 -- "$(dirname "$n")"`,
 		`if [ ! -d "$n/member" ]; then`,
 		`	rm -rf -- "$n.tmp"`,
 		`	mkdir -m 700 -- "$n.tmp"`,
@@ -682,12 +694,12 @@ func (r *restore) printNext(out io.Writer) {
 	s := r.journal.Stamp
 	first := r.m.FirstMaster
 	fmt.Fprintf(out, "restored %s: the cluster as it was at %s (before haadm %s)\n", r.opts.Dir, r.m.Started.Format(time.RFC3339), r.m.Command)
-	fmt.Fprintf(out, "etcd: one member, %s on %s; the previous data is kept in %s:%s.before-restore-%s\n", r.member.name, first, first, r.member.dataDir, s)
+	fmt.Fprintf(out, "etcd: one member, %s on %s; the previous data is kept in %s:%s/etcd-data\n", r.member.name, first, first, restoreDir(s))
 	if r.opts.EtcdOnly {
 		fmt.Fprintf(out, "/etc/kubernetes was left as it is (--etcd-only); only %s's static pods were started again; the other nodes' are held in %s\n",
 			first, filepath.Clean(controlplane.ManifestsDir+"/../haadm-restore-"+s))
 	} else {
-		fmt.Fprintf(out, "/etc/kubernetes (and /etc/nginx where archived) came back from each node's archive; the previous ones are kept as *.before-restore-%s\n", s)
+		fmt.Fprintf(out, "/etc/kubernetes (and /etc/nginx where archived) came back from each node's archive; the previous ones are kept in %s on each node\n", restoreDir(s))
 	}
 	var others []string
 	for _, n := range r.m.ControlPlanes {
@@ -699,5 +711,5 @@ func (r *restore) printNext(out io.Writer) {
 		fmt.Fprintf(out, "%s were control planes too at backup time: their static pods are held and their etcd data moved aside; make them masters again with haadm promote --nodes %s\n",
 			strings.Join(others, ", "), strings.Join(others, ","))
 	}
-	fmt.Fprintln(out, "next: kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes (on "+first+"), check the workloads, then remove the .before-restore-"+s+" copies when you no longer need them")
+	fmt.Fprintln(out, "next: kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes (on "+first+"), check the workloads, then remove "+restoreDir(s)+" on each node when you no longer need it")
 }

@@ -155,7 +155,7 @@ func newRestoreLab(t *testing.T, dir string) *restoreLab {
 		h := node.NewFake(n)
 		h.Respond("if test -s ", "present\n", nil)
 		h.Respond("set -e", "", nil)
-		h.Respond("d=/var/lib/etcd; b=", "", nil)
+		h.Respond("mkdir -p /var/lib/haadm/restore-", "", nil)
 		h.Respond("ss -Hltn", "", nil)
 		h.Respond("systemctl restart kubelet", "", nil)
 		l.fakes[n] = h
@@ -199,7 +199,7 @@ func (l *restoreLab) changes(n string) []string {
 			out = append(out, "swap etcd data")
 		case strings.Contains(c.Cmd, "tar -xzf"):
 			out = append(out, "unpack etc")
-		case strings.HasPrefix(c.Cmd, "d=/var/lib/etcd; b="):
+		case strings.HasPrefix(c.Cmd, "mkdir -p /var/lib/haadm/restore-"):
 			out = append(out, "etcd data aside")
 		case strings.Contains(c.Cmd, `mv -f -- "$f" "$m"/`):
 			out = append(out, "unhold")
@@ -253,7 +253,7 @@ func TestRestore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"upload etcd.haadm-restore-" + l.journalStamp(t) + ".tar", "unpack etcd data", "stop", "swap etcd data", "unpack etc", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
+		if want := []string{"upload etcd-restored.tar", "unpack etcd data", "stop", "swap etcd data", "unpack etc", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
 			t.Errorf("shaolin:\n got %q\nwant %q", l.changes("shaolin"), want)
 		}
 		for _, n := range []string{"emei", "wudang"} {
@@ -266,11 +266,11 @@ func TestRestore(t *testing.T) {
 		}
 		// Workers then: etcd data moved aside; the LB node reloads nginx.
 		emei := l.runs("emei")
-		mustContain(t, emei, "tar -xzf \"$a\" -C / --exclude='etc/kubernetes/manifests/*' etc/kubernetes etc/nginx", "cp -a -- \"/$p\" \"$b.tmp\"", "d=/var/lib/etcd; b=\"$d.before-restore-", "systemctl reload nginx", "a="+arch)
-		if sh := l.runs("shaolin"); strings.Contains(sh, "d=/var/lib/etcd; b=\"$d.before-restore-") || strings.Contains(sh, "nginx") {
+		mustContain(t, emei, "tar -xzf \"$a\" -C / --exclude='etc/kubernetes/manifests/*' etc/kubernetes etc/nginx", "cp -a -- \"/$p\" \"$b.tmp\"", "d=/var/lib/etcd; b=/var/lib/haadm/restore-", "systemctl reload nginx", "a="+arch)
+		if sh := l.runs("shaolin"); strings.Contains(sh, "d=/var/lib/etcd; b=/var/lib/haadm/restore-") || strings.Contains(sh, "nginx") {
 			t.Errorf("the first master's etcd data moved aside, or nginx reloaded:\n%s", sh)
 		}
-		mustContain(t, out, "restored "+l.dir, "etcd: one member, shaolin on shaolin", "/var/lib/etcd.before-restore-", "next: kubectl")
+		mustContain(t, out, "restored "+l.dir, "etcd: one member, shaolin on shaolin", "/var/lib/haadm/restore-", "next: kubectl")
 		if !l.journal(t).Finished {
 			t.Error("restore.json does not say finished")
 		}
@@ -293,7 +293,7 @@ func TestRestore(t *testing.T) {
 		}
 		mustContain(t, out, "dry run: restore "+l.dir, "step(s); nothing was changed",
 			"[restore] shaolin: stop the control plane: static pod manifests moved to /etc/kubernetes/haadm-restore-",
-			"[restore] shaolin: etcd snapshot restored as member shaolin (https://10.250.0.11:2380) into /var/lib/etcd.haadm-restore-",
+			"[restore] shaolin: etcd snapshot restored as member shaolin (https://10.250.0.11:2380) into /var/lib/haadm/restore-",
 			"[restore] emei: /etc/kubernetes /etc/nginx restored from "+arch+" (a worker then;",
 			"[restore] shaolin: apiserver answers /readyz at 10.250.0.11:6443")
 	})
@@ -321,7 +321,7 @@ func TestRestore(t *testing.T) {
 		if _, err := l.run(t, RestoreOptions{EtcdOnly: true}); err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"upload etcd.haadm-restore-" + l.journalStamp(t) + ".tar", "unpack etcd data", "stop", "swap etcd data", "unhold", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
+		if want := []string{"upload etcd-restored.tar", "unpack etcd data", "stop", "swap etcd data", "unhold", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
 			t.Errorf("shaolin:\n got %q\nwant %q", l.changes("shaolin"), want)
 		}
 		if want := []string{"stop", "etcd data aside", "systemctl restart kubelet"}; !slices.Equal(l.changes("wudang"), want) {
@@ -344,11 +344,16 @@ func TestRestore(t *testing.T) {
 		}
 		first := l.journalStamp(t)
 		l.fakes["wudang"].Respond("systemctl restart kubelet", "", nil)
+		defer func() {
+			if again := l.journalStamp(t); again != first {
+				t.Errorf("the re-run took a new stamp %s instead of resuming %s", again, first)
+			}
+		}()
 		if _, err := l.run(t, RestoreOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// Nothing done twice but what had not finished.
-		if want := []string{"upload etcd.haadm-restore-" + first + ".tar", "unpack etcd data", "stop", "swap etcd data", "unpack etc", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
+		if want := []string{"upload etcd-restored.tar", "unpack etcd data", "stop", "swap etcd data", "unpack etc", "systemctl restart kubelet"}; !slices.Equal(l.changes("shaolin"), want) {
 			t.Errorf("shaolin after the re-run:\n got %q\nwant %q", l.changes("shaolin"), want)
 		}
 		if want := []string{"stop", "unpack etc", "systemctl restart kubelet", "systemctl restart kubelet"}; !slices.Equal(l.changes("wudang"), want) {
