@@ -15,11 +15,12 @@ func newRestoreCommand(g *globalFlags) *cobra.Command {
 		Use:   "restore BACKUP",
 		Short: "Put the cluster back to the state of a backup haadm took (etcd, and each node's /etc/kubernetes)",
 		Long: `Restores a backup directory that haadm promote or haadm phase wrote (under --backup-dir),
-the way kubeadm documents an etcd restore: every node's static pods are stopped, the etcd
-snapshot is restored on this machine as a one-member cluster for the first master and shipped
-to it, and each node's /etc/kubernetes (and /etc/nginx where it was archived) is unpacked from
-the node's archive, so that nodes that were workers are workers again. Nothing is deleted: the
-current data dir and configuration are kept next to the restored ones as *.before-restore-<time>.
+the way kubeadm documents an etcd restore: the etcd snapshot is restored on this machine as a
+one-member cluster for the first master and shipped to it, every node's control-plane static
+pods are stopped, and each node's /etc/kubernetes (and /etc/nginx where it was archived) is
+unpacked from the node's archive, so that nodes that were workers are workers again. Nothing is
+deleted: the current etcd data and configuration are kept on each node in
+/var/lib/haadm/restore-<time>.
 Every check runs before anything changes; a restore that stopped half way resumes when run again.
 
   haadm restore haadm-backups/20250301T120000Z --dry-run
