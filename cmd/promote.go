@@ -137,9 +137,19 @@ func runPhases(cmd *cobra.Command, g *globalFlags, f *promoteFlags, list []phase
 	if err != nil {
 		return err
 	}
+	return runChanging(cmd, g, name, strings.Replace(name, "phase-", "phase ", 1), opts.DryRun, func(ctx context.Context, kube kubernetes.Interface, log *phases.Progress) error {
+		return phases.Execute(ctx, kube, node.SSHDialer(sshOptions(g)), opts, list, log, cmd.OutOrStdout())
+	})
+}
+
+// runChanging is every command that changes a cluster through its API:
+// the timeout, the log file (named in any error), the API client, and run
+// under the cluster's lock as lockName, or, for a dry run, without it but
+// saying who holds it.
+func runChanging(cmd *cobra.Command, g *globalFlags, logName, lockName string, dryRun bool, run func(ctx context.Context, kube kubernetes.Interface, log *phases.Progress) error) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 	defer cancel()
-	logF, logPath, err := openLog(g, name)
+	logF, logPath, err := openLog(g, logName)
 	if err != nil {
 		return err
 	}
@@ -149,16 +159,12 @@ func runPhases(cmd *cobra.Command, g *globalFlags, f *promoteFlags, list []phase
 	if err != nil {
 		return failed(logF, logPath, err)
 	}
-	run := func(ctx context.Context) error {
-		return phases.Execute(ctx, kube, node.SSHDialer(sshOptions(g)), opts, list, log, cmd.OutOrStdout())
-	}
-	if opts.DryRun {
+	do := func(ctx context.Context) error { return run(ctx, kube, log) }
+	if dryRun {
 		noteLock(ctx, kube, log)
-		err = run(ctx)
-	} else {
-		err = withLock(ctx, g, kube, strings.Replace(name, "phase-", "phase ", 1), log, run)
+		return failed(logF, logPath, do(ctx))
 	}
-	return failed(logF, logPath, err)
+	return failed(logF, logPath, withLock(ctx, g, kube, lockName, log, do))
 }
 
 func kubeClient(g *globalFlags) (*kubernetes.Clientset, error) {

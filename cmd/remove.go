@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/haadm/haadm/node"
 	"github.com/haadm/haadm/phases"
@@ -80,24 +81,7 @@ changes nothing; haadm promote works again afterwards.`,
 
 func runTakeout(cmd *cobra.Command, g *globalFlags, f *takeoutFlags, t phases.Takeout, name string) error {
 	opts := phases.Options{FirstMaster: g.firstMaster, BackupDir: f.backupDir, DryRun: f.dryRun, SkipBackup: f.skipBackup, KeepBackups: f.keep, Command: name}
-	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
-	defer cancel()
-	logF, logPath, err := openLog(g, name)
-	if err != nil {
-		return err
-	}
-	defer logF.Close()
-	log := phases.NewProgress(cmd.ErrOrStderr(), logF)
-	kube, err := kubeClient(g)
-	if err != nil {
-		return failed(logF, logPath, err)
-	}
-	run := func(ctx context.Context) error {
+	return runChanging(cmd, g, name, name, opts.DryRun, func(ctx context.Context, kube kubernetes.Interface, log *phases.Progress) error {
 		return phases.ExecuteTakeout(ctx, kube, node.SSHDialer(sshOptions(g)), opts, t, log, cmd.OutOrStdout())
-	}
-	if opts.DryRun {
-		noteLock(ctx, kube, log)
-		return failed(logF, logPath, run(ctx))
-	}
-	return failed(logF, logPath, withLock(ctx, g, kube, name, log, run))
+	})
 }

@@ -168,31 +168,7 @@ const etcdctlFlags = "etcdctl --endpoints=https://127.0.0.1:2379 --cacert /etc/k
 // its progress contains marker.
 func (l *lab) runUntil(t *testing.T, marker string, args ...string) result {
 	t.Helper()
-	all := append([]string{"--kubeconfig", l.kubeconfig, "--ssh-config", l.sshConfig, "--log-file", filepath.Join(t.TempDir(), "haadm.log")}, args...)
-	cmd := exec.Command(l.haadm, all...)
-	cmd.Dir = t.TempDir()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var se strings.Builder
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		se.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), marker) {
-			_ = cmd.Process.Signal(os.Interrupt)
-		}
-	}
-	err = cmd.Wait()
-	r := result{stderr: se.String(), took: time.Since(t0)}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	}
-	return r
+	return l.runUntilDo(t, marker, func(cmd *exec.Cmd) { _ = cmd.Process.Signal(os.Interrupt) }, args...)
 }
 
 func lastLines(s string, n int) string {

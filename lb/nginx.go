@@ -56,10 +56,14 @@ func RenderNginx(cfg Config) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// Managed starts every file the renderers write: how haadm (and an
+// operator) tells its own configuration from anyone else's.
+const Managed = "# Managed by haadm"
+
 // header is shared by both renderers so that an operator recognises a file
 // haadm owns whichever proxy they chose.
 func header(b *bytes.Buffer, c Config) {
-	fmt.Fprintf(b, "# Managed by haadm: layer-4 load balancer for the Kubernetes API.\n")
+	fmt.Fprintf(b, "%s: layer-4 load balancer for the Kubernetes API.\n", Managed)
 	fmt.Fprintf(b, "# haadm rewrites this file; local changes will be lost.\n")
 	fmt.Fprintf(b, "# listen %s -> %d apiserver(s)\n\n", net.JoinHostPort(c.ListenAddress, fmt.Sprint(c.ListenPort)), len(c.Backends))
 }

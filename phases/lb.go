@@ -112,15 +112,7 @@ func planNginx(ctx context.Context, c *Cluster, n string, want []byte) (*Step, e
 		Node: n, What: what + ", listening on :" + strconv.Itoa(c.Opts.LBPort), Details: details,
 		Do: func(ctx context.Context) error {
 			if !same {
-				// nginx must accept the file before it replaces the working one.
-				staged := "/etc/nginx/.haadm-nginx.conf.new"
-				if err := h.WriteFiles(ctx, []node.File{{Path: staged, Data: want, Mode: 0o644}}); err != nil {
-					return err
-				}
-				if _, err := h.Run(ctx, "nginx -t -q -c "+staged+"; rc=$?; rm -f "+staged+"; exit $rc"); err != nil {
-					return fmt.Errorf("nginx refused the rendered configuration: %w", err)
-				}
-				if err := h.WriteFiles(ctx, []node.File{{Path: nginxConf, Data: want, Mode: 0o644}}); err != nil {
+				if err := writeNginx(ctx, h, want); err != nil {
 					return err
 				}
 			}
@@ -132,6 +124,19 @@ func planNginx(ctx context.Context, c *Cluster, n string, want []byte) (*Step, e
 				func(ctx context.Context) (bool, string, error) { return c.lbAnswers(ctx, n) })
 		},
 	}, nil
+}
+
+// writeNginx replaces nginx.conf with want once nginx has accepted it
+// from a staged copy: a file it refuses never replaces the working one.
+func writeNginx(ctx context.Context, h node.Host, want []byte) error {
+	staged := "/etc/nginx/.haadm-nginx.conf.new"
+	if err := h.WriteFiles(ctx, []node.File{{Path: staged, Data: want, Mode: 0o644}}); err != nil {
+		return err
+	}
+	if _, err := h.Run(ctx, "nginx -t -q -c "+staged+"; rc=$?; rm -f "+staged+"; exit $rc"); err != nil {
+		return fmt.Errorf("nginx refused the rendered configuration: %w", err)
+	}
+	return h.WriteFiles(ctx, []node.File{{Path: nginxConf, Data: want, Mode: 0o644}})
 }
 
 // lbAnswers asks /readyz through the load balancer by its endpoint name,

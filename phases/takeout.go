@@ -61,9 +61,6 @@ type Takeout struct {
 // clean) but kept, so that nothing haadm does is lost.
 const asideDir = "/var/lib/haadm/removed"
 
-// nginxManaged starts every nginx.conf haadm writes (lb.RenderNginx).
-const nginxManaged = "# Managed by haadm"
-
 // leaving is one master being taken out, as the plan found it.
 type leaving struct {
 	NodeInfo
@@ -590,7 +587,7 @@ func (c *Cluster) findLBs(ctx context.Context) ([]lbSite, error) {
 			return err
 		}
 		f, ok := have[nginxConf]
-		if !ok || !strings.HasPrefix(string(f.Data), nginxManaged) {
+		if !ok || !strings.HasPrefix(string(f.Data), lb.Managed) {
 			return nil
 		}
 		backends, err := lb.ParseNginxBackends(f.Data)
@@ -841,14 +838,7 @@ func planBackends(c *Cluster, s lbSite, leavingIP func(string) bool) *Step {
 	return &Step{Node: s.node, What: fmt.Sprintf("nginx: %d backend(s) dropped, reloaded", dropped),
 		Details: []string{nginxConf + "\n" + node.Diff(nginxConf, s.conf.Data, want, true), "systemctl reload nginx"},
 		Do: func(ctx context.Context) error {
-			staged := "/etc/nginx/.haadm-nginx.conf.new"
-			if err := h.WriteFiles(ctx, []node.File{{Path: staged, Data: want, Mode: 0o644}}); err != nil {
-				return err
-			}
-			if _, err := h.Run(ctx, "nginx -t -q -c "+staged+"; rc=$?; rm -f "+staged+"; exit $rc"); err != nil {
-				return fmt.Errorf("nginx refused the rendered configuration: %w", err)
-			}
-			if err := h.WriteFiles(ctx, []node.File{{Path: nginxConf, Data: want, Mode: 0o644}}); err != nil {
+			if err := writeNginx(ctx, h, want); err != nil {
 				return err
 			}
 			if !s.running {

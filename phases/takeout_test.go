@@ -75,8 +75,8 @@ func TestPlanBackends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(string(conf), nginxManaged) {
-				t.Fatalf("rendered nginx.conf does not start with %q: findLBs would not recognise it", nginxManaged)
+			if !strings.HasPrefix(string(conf), lb.Managed) {
+				t.Fatalf("rendered nginx.conf does not start with %q: findLBs would not recognise it", lb.Managed)
 			}
 			listen, _ := lb.ParseNginxListen(conf)
 			have, _ := lb.ParseNginxBackends(conf)
