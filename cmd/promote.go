@@ -23,6 +23,9 @@ type promoteFlags struct {
 	lbNode     string
 	lbPort     int
 	lbMode     string
+	lbEngine   string
+	vip        string
+	noInstall  bool
 	endpoint   string
 	certSANs   []string
 	backupDir  string
@@ -44,8 +47,11 @@ func (f *promoteFlags) register(c *cobra.Command, uses phases.Uses) {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print every file, certificate, manifest and object that would change, with diffs; change nothing")
 	_ = c.MarkFlagRequired("nodes")
 	if uses&phases.UsesEndpoint != 0 {
-		fl.StringVar(&f.lbMode, "lb-mode", string(lb.ModeExternal), "external: nginx on --lb-node; node-local: nginx on 127.0.0.1 of every node; none: your own LB answers at --endpoint")
-		fl.StringVar(&f.lbNode, "lb-node", "", "node that runs the nginx layer-4 load balancer")
+		fl.StringVar(&f.lbMode, "lb-mode", string(lb.ModeExternal), "external: the proxy on --lb-node (one machine: a single point of failure); node-local: on 127.0.0.1 of every node; vip: keepalived moves --vip between the masters, each running the proxy; none: your own LB answers at --endpoint")
+		fl.StringVar(&f.lbNode, "lb-node", "", "node that runs the layer-4 load balancer with --lb-mode external (default: the first of --nodes)")
+		fl.StringVar(&f.lbEngine, "lb-engine", string(lb.EngineNginx), "the proxy: nginx (stream module, passive checks) or haproxy (active /readyz checks)")
+		fl.StringVar(&f.vip, "vip", "", "with --lb-mode vip: the free address on the masters' subnet that keepalived moves between them")
+		fl.BoolVar(&f.noInstall, "no-install", false, "refuse, with the command to run, instead of installing a missing nginx, haproxy or keepalived on a node")
 		fl.IntVar(&f.lbPort, "lb-port", 0, "load balancer port, not 6443 (default 8443; 6444 with --lb-mode node-local)")
 		fl.StringVar(&f.endpoint, "endpoint", "", "controlPlaneEndpoint HOST:PORT (default: the LB node's address and --lb-port)")
 		fl.StringSliceVar(&f.certSANs, "cert-sans", nil, "extra names and addresses for every apiserver certificate")
@@ -64,7 +70,15 @@ func (f *promoteFlags) options(g *globalFlags) (phases.Options, error) {
 			return phases.Options{}, err
 		}
 	}
+	engine := lb.EngineNginx
+	if f.lbEngine != "" {
+		var err error
+		if engine, err = lb.ParseEngine(f.lbEngine); err != nil {
+			return phases.Options{}, err
+		}
+	}
 	return phases.Options{
+		LBEngine: engine, VIP: f.vip, NoInstall: f.noInstall,
 		Nodes: f.nodes, FirstMaster: g.firstMaster, LBNode: f.lbNode, LBPort: f.lbPort, LBMode: mode,
 		Endpoint: f.endpoint, CertSANs: f.certSANs, BackupDir: f.backupDir, DryRun: f.dryRun,
 		SkipBackup: f.skipBackup || slices.Contains(f.skipPhases, "backup"), KeepBackups: f.keep, Command: f.command, RemoveStaleLearners: f.removeStaleLearners, EtcHosts: f.etcHosts,

@@ -31,6 +31,13 @@ type Options struct {
 	LBMode lb.Mode
 	// LBNode runs nginx in lb.ModeExternal mode.
 	LBNode string
+	// LBEngine is the proxy haadm runs; empty means lb.EngineNginx.
+	LBEngine lb.Engine
+	// VIP is the virtual address keepalived holds in lb.ModeVIP.
+	VIP string
+	// NoInstall refuses, with the command to run, instead of installing a
+	// missing load-balancer package on a node.
+	NoInstall bool
 	// LBPort is the load balancer's port; 0 means the mode's default.
 	LBPort int
 	// Endpoint is the controlPlaneEndpoint, host:port; by default the LB
