@@ -195,5 +195,5 @@ func kubeClient(g *globalFlags) (*kubernetes.Clientset, error) {
 }
 
 func sshOptions(g *globalFlags) node.SSHOptions {
-	return node.SSHOptions{ConfigFile: g.sshConfig, InsecureIgnoreHostKey: g.insecureIgnoreHostKey, Timeout: 15 * time.Second}
+	return node.SSHOptions{ConfigFile: g.sshConfig, User: g.sshUser, IdentityFile: g.sshKey, ProxyJump: g.sshJump, InsecureIgnoreHostKey: g.insecureIgnoreHostKey, Timeout: 15 * time.Second}
 }

@@ -16,6 +16,9 @@ import (
 type globalFlags struct {
 	kubeconfig            string
 	sshConfig             string
+	sshUser               string
+	sshKey                string
+	sshJump               string
 	logFile               string
 	timeout               time.Duration
 	insecureIgnoreHostKey bool
@@ -76,6 +79,9 @@ that pointed at the first master.
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "admin kubeconfig of the cluster (default $KUBECONFIG or ~/.kube/config)")
 	pf.StringVar(&g.sshConfig, "ssh-config", "", "OpenSSH client config naming every node, like `ssh -F` (default ~/.ssh/config)")
+	pf.StringVar(&g.sshUser, "ssh-user", "", "SSH user on every node, root or a user with passwordless sudo (default: the ssh config's User, else yours)")
+	pf.StringVar(&g.sshKey, "ssh-key", "", "private key file to offer after the agent's (default: the ssh config's IdentityFile)")
+	pf.StringVar(&g.sshJump, "ssh-jump", "", "bastions to reach the nodes through, [user@]host[:port] comma separated, like ssh -J (default: the ssh config's ProxyJump)")
 	pf.StringVar(&g.logFile, "log-file", "", "detailed log file (default $XDG_STATE_HOME/haadm/<command>-<time>.log, or ~/.local/state/haadm/...)")
 	pf.DurationVar(&g.timeout, "timeout", 45*time.Minute, "give up after this long")
 	pf.BoolVar(&g.insecureIgnoreHostKey, "insecure-ignore-host-key", false, "accept any SSH host key (do not use on production)")

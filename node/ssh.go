@@ -26,6 +26,14 @@ type SSHOptions struct {
 	ConfigFile string
 	// User overrides the ssh_config User.
 	User string
+	// IdentityFile, when set, is the private key to offer (after the
+	// agent's), in place of the ssh_config IdentityFile.
+	IdentityFile string
+	// ProxyJump overrides the ssh_config ProxyJump: bastions to hop
+	// through, "[user@]host[:port]" comma separated, as `ssh -J`.
+	ProxyJump string
+	// Nodes override the above, and the address, for one node each.
+	Nodes map[string]SSHNodeOptions
 	// Timeout bounds connecting, the handshake and authentication. Zero
 	// means the ssh_config ConnectTimeout, else 15 seconds.
 	Timeout time.Duration
@@ -36,6 +44,16 @@ type SSHOptions struct {
 	// Logf, when set, receives notices such as a host key added to
 	// known_hosts under StrictHostKeyChecking=accept-new.
 	Logf func(format string, args ...any)
+}
+
+// SSHNodeOptions are one node's overrides of SSHOptions and its ssh_config;
+// empty fields leave them alone.
+type SSHNodeOptions struct {
+	HostName     string
+	Port         int
+	User         string
+	IdentityFile string
+	ProxyJump    string
 }
 
 const defaultSSHTimeout = 15 * time.Second
