@@ -48,7 +48,7 @@ lab-down:
 
 # The main job: the lab, a promote, and the status of the result.
 demo: lab
-	$(HAADM_LAB) promote --nodes emei,wudang --lb-node emei
+	$(HAADM_LAB) promote --nodes emei,wudang
 	$(HAADM_LAB) status
 
 # End to end, once per load-balancer layout (external nginx, node-local) and

@@ -88,7 +88,7 @@ func (f *promoteFlags) options(g *globalFlags) (phases.Options, error) {
 func newPromoteCommand(g *globalFlags) *cobra.Command {
 	f := &promoteFlags{command: "promote"}
 	c := &cobra.Command{
-		Use:   "promote --nodes emei,wudang --lb-node emei",
+		Use:   "promote --nodes emei,wudang",
 		Short: "Make joined nodes control-plane nodes: all phases in order",
 		Long: "Checks everything first (preflight), takes a backup when there is work, then runs every phase in order: " + strings.Join(phases.Names(), ", ") + `.
 Each phase plans from what the cluster holds and only changes what is not done

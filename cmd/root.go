@@ -67,8 +67,8 @@ in place: certificates, etcd learners promoted one at a time, static pods,
 kubelets, labels and taints, a layer-4 load balancer, and every cluster object
 that pointed at the first master.
 
-  haadm promote --nodes emei,wudang --lb-node emei
-  haadm phase certs --nodes emei,wudang --lb-node emei
+  haadm promote --nodes emei,wudang
+  haadm phase certs --nodes emei,wudang
   haadm status`,
 		Version:       buildInfo().Version,
 		SilenceUsage:  true,

@@ -108,6 +108,9 @@ type Cluster struct {
 	// lbSites are the nodes found running haadm's nginx, for a remove or
 	// a rollback, which read the layout from the nodes instead of flags.
 	lbSites []string
+	// lbNote says which load balancer layout haadm chose for the
+	// operator, when no flag named it.
+	lbNote string
 }
 
 // Masters returns the first master followed by the new ones: the nodes
@@ -241,7 +244,12 @@ func (c *Cluster) resolveEndpoint() error {
 	switch o.LBMode {
 	case lb.ModeExternal:
 		if o.LBNode == "" {
-			return fmt.Errorf("--lb-node is required: name the node that runs the nginx load balancer (or use --lb-mode none --endpoint HOST:PORT for a load balancer you run yourself)")
+			o.LBNode = c.defaultLBNode()
+			if o.LBNode == "" {
+				return fmt.Errorf("--lb-node is required: name the node that runs the load balancer (or --lb-mode vip --vip ADDRESS, node-local, or none --endpoint HOST:PORT for a load balancer you run yourself)")
+			}
+			c.lbNote = fmt.Sprintf("load balancer: %s on %s (%s; --lb-node to choose another). It is one machine: for no single point of failure use --lb-mode vip --vip ADDRESS (keepalived moves one address between the masters) or --lb-mode node-local",
+				o.engine(), o.LBNode, c.lbNodeWhy(o.LBNode))
 		}
 		n, ok := c.Nodes[o.LBNode]
 		if !ok {
@@ -277,6 +285,38 @@ func (c *Cluster) resolveEndpoint() error {
 	}
 	c.EndpointHost, c.EndpointPort = h, port
 	return nil
+}
+
+// defaultLBNode is the seed's layout: the node that already is the
+// endpoint (a later promote of more masters keeps the same load balancer),
+// else the first of --nodes.
+func (c *Cluster) defaultLBNode() string {
+	if h, _, err := net.SplitHostPort(c.Facts.ControlPlaneEndpoint); err == nil {
+		for _, name := range keys(c.Nodes) {
+			if n := c.Nodes[name]; n.Name == h || n.IP == h {
+				return name
+			}
+		}
+	}
+	if len(c.Opts.Nodes) > 0 {
+		return c.Opts.Nodes[0]
+	}
+	return ""
+}
+
+func (c *Cluster) lbNodeWhy(n string) string {
+	if len(c.Opts.Nodes) > 0 && c.Opts.Nodes[0] == n {
+		return "the first of --nodes"
+	}
+	return "the cluster's controlPlaneEndpoint " + c.Facts.ControlPlaneEndpoint
+}
+
+// engine is the proxy haadm runs, nginx unless chosen.
+func (o Options) engine() lb.Engine {
+	if o.LBEngine == "" {
+		return lb.EngineNginx
+	}
+	return o.LBEngine
 }
 
 // LBSANs are the names and addresses clients use for the load balancer; every

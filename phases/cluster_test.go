@@ -137,9 +137,16 @@ func TestDiscover(t *testing.T) {
 			wantErr: []string{`node "kunlun" is not a node of this cluster`, "(nodes: emei, shaolin, wudang)", "kubeadm join"},
 		},
 		{
-			name:    "--lb-node is required in external mode",
-			s:       setup{Opts: Options{Nodes: []string{"emei", "wudang"}}},
-			wantErr: []string{"--lb-node is required", "--lb-mode none --endpoint"},
+			// The seed's layout, as `haadm promote --nodes wudang,emei` types it.
+			name:     "--lb-node defaults to the first of --nodes, said with the layouts that have no single point of failure",
+			s:        setup{Opts: Options{Nodes: []string{"wudang", "emei"}}},
+			first:    "shaolin",
+			newNodes: []string{"wudang", "emei"},
+			endpoint: wudangIP + ":8443", epHost: wudangIP, epPort: 8443,
+			lbSANs: []string{"wudang", wudangIP},
+			facts: func(t *testing.T, c *Cluster) {
+				mustContain(t, c.lbNote, "nginx on wudang", "the first of --nodes", "--lb-mode vip --vip", "node-local")
+			},
 		},
 		{
 			name:    "--lb-node must be a node",
@@ -154,7 +161,7 @@ func TestDiscover(t *testing.T) {
 		{
 			name:    "unknown --lb-mode",
 			s:       setup{Opts: Options{Nodes: []string{"emei"}, LBMode: "haproxy", LBNode: "emei"}},
-			wantErr: []string{`--lb-mode "haproxy": use external, node-local or none`},
+			wantErr: []string{`--lb-mode "haproxy": use external, node-local, vip or none`},
 		},
 		{
 			name:    "endpoint without a port",

@@ -174,6 +174,9 @@ func Execute(ctx context.Context, kube kubernetes.Interface, dial node.DialFunc,
 	}
 	c.Log = log
 	defer c.Close()
+	if c.lbNote != "" {
+		log.Step("lb", "", 0, c.lbNote)
+	}
 	want := c.HostNames()
 	t0 := time.Now()
 	hosts, err := node.DialAll(ctx, want, 20*time.Second, dial)
