@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins openssh-server openssh-client
       nginx-light libnginx-mod-stream iproute2 iptables conntrack socat ethtool
-      haproxy kmod util-linux procps curl ca-certificates)
+      haproxy keepalived kmod util-linux procps curl ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -45,7 +45,8 @@ type Config struct {
 	FailTimeout time.Duration
 
 	// CheckInterval, Rise and Fall (haproxy only, active GET /readyz checks)
-	// default to every 2s, 2 successes to come back, 3 failures to go down.
+	// default to every 1s, 2 successes to come back, 2 failures (a quarter
+	// interval apart) to go down: out within 1.5s.
 	CheckInterval time.Duration
 	Rise          int
 	Fall          int
@@ -59,9 +60,9 @@ const (
 	DefaultProxyTimeout   = 10 * time.Minute
 	DefaultMaxFails       = 2
 	DefaultFailTimeout    = 10 * time.Second
-	DefaultCheckInterval  = 2 * time.Second
+	DefaultCheckInterval  = time.Second
 	DefaultRise           = 2
-	DefaultFall           = 3
+	DefaultFall           = 2
 
 	defaultNginxPIDFile   = "/run/nginx.pid"
 	defaultNginxErrorLog  = "/var/log/nginx/error.log"

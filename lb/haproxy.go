@@ -4,7 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"time"
 )
+
+// fastInter is a quarter of the check interval, at least 100ms.
+func fastInter(inter time.Duration) time.Duration {
+	return max(inter/4, 100*time.Millisecond)
+}
 
 // RenderHAProxy returns a complete haproxy.cfg equivalent to RenderNginx's
 // output, for operators who prefer haproxy. Unlike open-source nginx, haproxy
@@ -52,8 +58,10 @@ func RenderHAProxy(cfg Config) ([]byte, error) {
 	fmt.Fprintf(&b, "    http-check expect status 200\n")
 	fmt.Fprintf(&b, "    # Cutting sessions of a server marked down makes clients re-open\n")
 	fmt.Fprintf(&b, "    # their watches on a healthy one instead of waiting for a timeout.\n")
-	fmt.Fprintf(&b, "    default-server check check-ssl verify none inter %s rise %d fall %d on-marked-down shutdown-sessions\n",
-		confDuration(c.CheckInterval), c.Rise, c.Fall)
+	fmt.Fprintf(&b, "    # After a first failed check, checks come every fastinter: a dead\n")
+	fmt.Fprintf(&b, "    # apiserver is out within inter + fall x fastinter.\n")
+	fmt.Fprintf(&b, "    default-server check check-ssl verify none inter %s fastinter %s rise %d fall %d on-marked-down shutdown-sessions\n",
+		confDuration(c.CheckInterval), confDuration(fastInter(c.CheckInterval)), c.Rise, c.Fall)
 	for _, be := range c.Backends {
 		fmt.Fprintf(&b, "    server %s %s\n", be.name(), be.hostPort())
 	}

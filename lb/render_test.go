@@ -169,3 +169,109 @@ func TestRenderedConfigsPassSyntaxCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineReadBack: whichever engine wrote the file, remove and status
+// read back exactly its listener and backends.
+func TestEngineReadBack(t *testing.T) {
+	for _, e := range Engines() {
+		for _, tc := range renderCases() {
+			t.Run(string(e)+"/"+tc.name, func(t *testing.T) {
+				conf, err := e.Render(tc.cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := e.ParseBackends(conf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []string
+				for _, b := range tc.cfg.Backends {
+					want = append(want, b.hostPort())
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("backends = %q, want %q", got, want)
+				}
+				listen, err := e.ParseListen(conf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := (Backend{Address: tc.cfg.ListenAddress, Port: tc.cfg.ListenPort}).hostPort(); listen != want {
+					t.Errorf("listen = %q, want %q", listen, want)
+				}
+			})
+		}
+	}
+	if _, err := EngineHAProxy.ParseBackends([]byte("global\n    daemon\n")); err == nil || !strings.Contains(err.Error(), "not written by haadm") {
+		t.Errorf("a foreign haproxy.cfg: err = %v", err)
+	}
+}
+
+func vrrpCase() VRRP {
+	return VRRP{Node: "emei", VIP: "10.250.0.100", PrefixLen: 24, Interface: "eth0", SourceIP: "10.250.0.12",
+		Peers: []string{"10.250.0.11", "10.250.0.13"}, Priority: 149, RouterID: RouterIDFor("10.250.0.100"), Engine: EngineNginx}
+}
+
+func TestRenderKeepalived(t *testing.T) {
+	conf, err := RenderKeepalived(vrrpCase())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "vip.keepalived.conf", conf)
+	checkGolden(t, "vip.haadm-check-proxy.sh", RenderKeepalivedCheck(EngineNginx))
+	if vip, err := ParseKeepalivedVIP(conf); err != nil || vip != "10.250.0.100" {
+		t.Errorf("ParseKeepalivedVIP = %q, %v", vip, err)
+	}
+	bad := []struct {
+		edit func(*VRRP)
+		want string
+	}{
+		{func(v *VRRP) { v.VIP = "fd00::1" }, "want an IPv4 address"},
+		{func(v *VRRP) { v.VIP = v.SourceIP }, "is a master's own address"},
+		{func(v *VRRP) { v.Interface = "eth0 {" }, "want a device name"},
+		{func(v *VRRP) { v.Priority = 255 }, "priority 255"},
+		{func(v *VRRP) { v.Peers = []string{"emei"} }, `address "emei"`},
+	}
+	for _, b := range bad {
+		v := vrrpCase()
+		b.edit(&v)
+		if _, err := RenderKeepalived(v); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%+v: err = %v, want %q", v, err, b.want)
+		}
+	}
+}
+
+// TestKeepalivedConfigTest has the real keepalived judge the file.
+func TestKeepalivedConfigTest(t *testing.T) {
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		t.Skip("keepalived not installed (Debian: apt-get install keepalived)")
+	}
+	dir := t.TempDir()
+	conf, err := RenderKeepalived(vrrpCase())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The check script must exist, root-owned and not writable by others,
+	// or enable_script_security refuses it.
+	script := filepath.Join(dir, "check.sh")
+	if err := os.WriteFile(script, RenderKeepalivedCheck(EngineHAProxy), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf = []byte(strings.ReplaceAll(string(conf), KeepalivedCheck, script))
+	path := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(path, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("keepalived", "--config-test", "-f", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("keepalived --config-test: %v\n%s\n%s", err, out, conf)
+	}
+	// keepalived reports some mistakes as warnings and still exits 0.
+	for _, w := range []string{"unknown keyword", "WARNING", "invalid"} {
+		if strings.Contains(string(out), w) {
+			t.Errorf("keepalived --config-test says %q:\n%s", w, out)
+		}
+	}
+	if c := exec.Command("sh", script); c.Run() == nil {
+		t.Error("the check passes with no haproxy running")
+	}
+}
