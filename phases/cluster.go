@@ -99,6 +99,8 @@ type Cluster struct {
 	needsImages bool
 	// toPull are the images preflight found missing, by node.
 	toPull map[string][]string
+	// toInstall are the load-balancer packages preflight found missing.
+	toInstall map[string][]string
 	mu     sync.Mutex
 	// skipped are workers left out of this run (unreachable), with why.
 	skipped map[string]error
@@ -262,6 +264,13 @@ func (c *Cluster) resolveEndpoint() error {
 		if o.Endpoint == "" {
 			o.Endpoint = controlplane.HostPort("localhost", o.LBPort)
 		}
+	case lb.ModeVIP:
+		if o.VIP == "" {
+			return fmt.Errorf("--lb-mode vip needs --vip ADDRESS: a free address on the masters' subnet for keepalived to move between them")
+		}
+		if o.Endpoint == "" {
+			o.Endpoint = controlplane.HostPort(o.VIP, o.LBPort)
+		}
 	case lb.ModeNone:
 		if o.Endpoint == "" {
 			return fmt.Errorf("--lb-mode none needs --endpoint HOST:PORT, the address of your load balancer")
@@ -361,6 +370,13 @@ func (c *Cluster) LBNodes() []string {
 	switch c.Opts.LBMode {
 	case lb.ModeExternal:
 		return []string{c.Opts.LBNode}
+	case lb.ModeVIP:
+		// keepalived moves the address between the masters only.
+		var out []string
+		for _, m := range c.ControlPlanes() {
+			out = append(out, m.Name)
+		}
+		return out
 	case lb.ModeNodeLocal:
 		// Every node but a worker left out of this run (unreachable).
 		return slices.DeleteFunc(keys(c.Nodes), func(n string) bool { _, skip := c.skipped[n]; return skip })
@@ -375,8 +391,19 @@ func (c *Cluster) lbAddr() string {
 		return controlplane.HostPort(c.Nodes[c.Opts.LBNode].IP, c.Opts.LBPort)
 	case lb.ModeNodeLocal:
 		return controlplane.HostPort("127.0.0.1", c.Opts.LBPort)
+	case lb.ModeVIP:
+		return controlplane.HostPort(c.Opts.VIP, c.Opts.LBPort)
 	}
 	return c.Opts.Endpoint
+}
+
+// proxyAddrOn is where node n's own proxy listens, as seen from n: in the
+// vip mode each master's proxy answers before the address is there.
+func (c *Cluster) proxyAddrOn(n string) string {
+	if c.Opts.LBMode == lb.ModeVIP {
+		return controlplane.HostPort(c.Nodes[n].IP, c.Opts.LBPort)
+	}
+	return c.lbAddr()
 }
 
 // HostNames are the nodes a run needs SSH to: every master, every worker

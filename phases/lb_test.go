@@ -17,6 +17,7 @@ const (
 	nginxStart    = "systemctl enable nginx >/dev/null 2>&1; systemctl restart nginx"
 	nginxReload   = "systemctl reload nginx"
 	nginxIsActive = "systemctl is-active nginx"
+	nginxConf     = "/etc/nginx/nginx.conf"
 )
 
 // nginxScript is a node's systemd and nginx: inactive until started, and
@@ -91,11 +92,11 @@ func TestNginxRunning(t *testing.T) {
 	f.useFakeEtcd(labVoters()...)
 	s := scriptNginx(f, "emei", false, nil)
 	ctx := t.Context()
-	if nginxRunning(ctx, f.c, "emei") {
+	if serviceActive(ctx, f.c, "emei", "nginx") {
 		t.Error("inactive nginx seen running")
 	}
 	s.setActive(true)
-	if !nginxRunning(ctx, f.c, "emei") {
+	if !serviceActive(ctx, f.c, "emei", "nginx") {
 		t.Error("active nginx not seen running")
 	}
 	if got := f.calls("emei", node.CallOutput); !slices.Equal(got, []string{nginxIsActive, nginxIsActive}) {
@@ -105,7 +106,7 @@ func TestNginxRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.setActive(false) // after preflight: not seen
-	if !nginxRunning(ctx, f.c, "emei") {
+	if !serviceActive(ctx, f.c, "emei", "nginx") {
 		t.Error("preflight saw nginx running, the plan does not")
 	}
 	if n := len(f.calls("emei", node.CallOutput)); n != 4 {

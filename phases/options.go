@@ -33,6 +33,24 @@ func (o Options) Validate() error {
 			add("%v", err)
 		}
 	}
+	switch {
+	case o.LBMode == lb.ModeVIP && o.VIP == "":
+		add("--lb-mode vip needs --vip ADDRESS: a free IPv4 address on the masters' subnet")
+	case o.LBMode == lb.ModeVIP && (net.ParseIP(o.VIP) == nil || net.ParseIP(o.VIP).To4() == nil):
+		add("--vip %q: want an IPv4 address (keepalived's VRRP here is IPv4 only)", o.VIP)
+	case o.LBMode != lb.ModeVIP && o.VIP != "":
+		add("--vip is only for --lb-mode vip")
+	}
+	if o.LBMode == lb.ModeVIP && o.Endpoint != "" && o.VIP != "" {
+		if h, _, err := net.SplitHostPort(o.Endpoint); err == nil && net.ParseIP(h) != nil && h != o.VIP {
+			add("--endpoint %s and --vip %s differ: with --lb-mode vip the endpoint is the virtual address (or a name for it)", o.Endpoint, o.VIP)
+		}
+	}
+	if o.LBEngine != "" {
+		if _, err := lb.ParseEngine(string(o.LBEngine)); err != nil {
+			add("%v", err)
+		}
+	}
 	if o.LBPort != 0 && (o.LBPort < 1 || o.LBPort > 65535) {
 		add("--lb-port %d: want 1-65535", o.LBPort)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/etcdm"
-	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/manifests"
 	"github.com/haadm/haadm/node"
 )
@@ -99,6 +98,9 @@ func Preflight(ctx context.Context, c *Cluster) error {
 		problems = append(problems, c.checkNodes(ctx)...)
 	}
 	if len(problems) == 0 {
+		problems = append(problems, c.checkVIP(ctx)...)
+	}
+	if len(problems) == 0 {
 		problems = append(problems, c.checkEtcd(ctx, func(name string) string {
 			i := slices.Index(hosts, name)
 			if i < 0 {
@@ -109,6 +111,9 @@ func Preflight(ctx context.Context, c *Cluster) error {
 	}
 	if len(problems) == 0 {
 		problems = append(problems, c.pullMissing(ctx)...)
+	}
+	if len(problems) == 0 {
+		problems = append(problems, c.installMissing(ctx)...)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("preflight found %d problem(s); nothing was changed:\n  - %s", len(problems), strings.Join(problems, "\n  - "))
@@ -121,9 +126,12 @@ type nodeFacts struct {
 	addrs    string         // ip -o addr show
 	listen   map[int]string // port -> the listening process, as ss prints it
 	etcdData string         // what /var/lib/etcd holds, by name ("" empty)
-	noNginx  bool           // no nginx on the node
-	// nginxActive: systemctl says nginx runs.
-	nginxActive bool
+	// missing are the load balancer's programs the node lacks (the
+	// engine, keepalived), pkgMgr the package manager that can add them.
+	missing []string
+	pkgMgr  string
+	// proxyActive, keepalivedActive: what systemctl says.
+	proxyActive, keepalivedActive bool
 	freeDisk    int64  // bytes free under /var/lib; 0 when unknown
 	resolved    string // what the endpoint's host name resolves to; "" when it does not
 }
@@ -145,8 +153,8 @@ func probeNode(ctx context.Context, c *Cluster, name string) (nodeFacts, error) 
 		"ip -o addr show",
 		"ss -Htlnp",
 		"ls -A /var/lib/etcd 2>/dev/null || true",
-		"command -v nginx >/dev/null 2>&1 || echo haadm-no-nginx",
-		"systemctl is-active nginx 2>/dev/null || true",
+		lbSoftwareScript(c),
+		"systemctl is-active " + c.Opts.engine().Service() + " 2>/dev/null; systemctl is-active keepalived 2>/dev/null; true",
 		"df -Pk /var/lib | awk 'NR==2 {print $4}'",
 		resolveScript(c),
 	}, "; printf '"+strings.ReplaceAll(sep, "\n", `\n`)+"'; ")
@@ -158,11 +166,14 @@ func probeNode(ctx context.Context, c *Cluster, name string) (nodeFacts, error) 
 	if len(parts) != 7 {
 		return nodeFacts{}, fmt.Errorf("unexpected preflight output (%d sections): %q", len(parts), out)
 	}
-	f := nodeFacts{addrs: parts[0], listen: parseListeners(parts[1]), etcdData: strings.Join(strings.Fields(parts[2]), " "), nginxActive: strings.TrimSpace(parts[4]) == "active", resolved: strings.TrimSpace(parts[6])}
+	f := nodeFacts{addrs: parts[0], listen: parseListeners(parts[1]), etcdData: strings.Join(strings.Fields(parts[2]), " "), resolved: strings.TrimSpace(parts[6])}
 	if kb, err := strconv.ParseInt(strings.TrimSpace(parts[5]), 10, 64); err == nil {
 		f.freeDisk = kb << 10
 	}
-	f.noNginx = strings.TrimSpace(parts[3]) == "haadm-no-nginx"
+	f.missing, f.pkgMgr = parseLBSoftware(parts[3])
+	active := strings.Fields(parts[4])
+	f.proxyActive = len(active) > 0 && active[0] == "active"
+	f.keepalivedActive = len(active) > 1 && active[1] == "active"
 	return f, nil
 }
 
@@ -213,13 +224,8 @@ func (c *Cluster) judgeNode(name string, f nodeFacts) []string {
 		}
 	}
 	if slices.Contains(c.LBNodes(), name) {
-		busy(c.Opts.LBPort, "nginx")
-		// Whether the stream module really loads, checkLBConfig finds out
-		// with the rendered configuration: `nginx -V` says
-		// --with-stream=dynamic on Debian with or without the module.
-		if f.noNginx {
-			add("node %s: nginx is not installed: install nginx with its stream module (Debian/Ubuntu: apt-get install nginx-light libnginx-mod-stream)", name)
-		}
+		busy(c.Opts.LBPort, c.Opts.engine().Service())
+		problems = append(problems, c.judgeLBSoftware(name, f)...)
 	}
 	// Everything on the node that will use the endpoint's name (kubelet,
 	// kube-proxy, admin.conf) must resolve it, unless haadm writes it.
@@ -326,17 +332,10 @@ func (c *Cluster) checkNodes(ctx context.Context) []string {
 		q := node.ShellQuote(img)
 		imageCheck = append(imageCheck, "if crictl inspecti -q "+q+" >/dev/null 2>&1 || ctr -n k8s.io images ls -q name=="+q+" 2>/dev/null | grep -q .; then :; else echo missing "+q+"; fi")
 	}
-	nginxCheck := ""
 	lbNodes := c.LBNodes()
-	if len(lbNodes) > 0 {
-		conf, err := lb.RenderNginx(lbConfig(c))
-		if err != nil {
-			return []string{fmt.Sprintf("render the nginx configuration: %v", err)}
-		}
-		// The temporary file is gone when the command ends, and nothing
-		// haadm reads has changed: a read-only command.
-		nginxCheck = "if t=$(mktemp /tmp/haadm-nginx-XXXXXX.conf); then cat > \"$t\" <<'HAADM_NGINX_EOF'\n" + string(conf) +
-			"HAADM_NGINX_EOF\nif out=$(nginx -t -q -c \"$t\" 2>&1); then :; else echo \"nginx-refused $out\"; fi; rm -f \"$t\"; else echo 'nginx-refused cannot make a temporary file in /tmp'; fi"
+	lbCheck, err := lbConfigCheckScript(c)
+	if err != nil {
+		return []string{err.Error()}
 	}
 	hosts := keys(c.Hosts)
 	problems := make([][]string, len(hosts))
@@ -347,8 +346,9 @@ func (c *Cluster) checkNodes(ctx context.Context) []string {
 		if c.isNew(n) && c.needsImages {
 			script = append(script, imageCheck...)
 		}
-		if slices.Contains(lbNodes, n) && !c.facts[n].noNginx {
-			script = append(script, nginxCheck)
+		// A node that lacks the engine is checked once it is installed.
+		if slices.Contains(lbNodes, n) && len(c.facts[n].missing) == 0 {
+			script = append(script, lbCheck)
 		}
 		if len(script) == 0 {
 			return nil
@@ -364,8 +364,8 @@ func (c *Cluster) checkNodes(ctx context.Context) []string {
 				missing = append(missing, img)
 			}
 		}
-		if j := strings.Index(out, "nginx-refused "); j >= 0 {
-			problems[i] = append(problems[i], fmt.Sprintf("node %s: nginx refuses the configuration haadm would write (is the stream module installed? Debian/Ubuntu: apt-get install libnginx-mod-stream): %s", n, strings.TrimSpace(out[j+len("nginx-refused "):])))
+		if why := lbRefused(c, out); why != "" {
+			problems[i] = append(problems[i], fmt.Sprintf("node %s: %s", n, why))
 		}
 		if len(missing) > 0 {
 			c.mu.Lock()

@@ -125,13 +125,62 @@ func TestPreflight(t *testing.T) {
 			wantErr: []string{"--nodes names no node to promote"},
 		},
 		{
-			name: "nginx not installed",
+			name: "nginx not installed, --no-install",
+			s:    setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBNode: "emei", NoInstall: true}},
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.setProbe("emei", func(p *probe) { p.nginx = "haadm-no-nginx\n" })
+				f.setProbe("emei", func(p *probe) { p.nginx = noNginx })
 				return nil
 			},
-			wantErr: []string{"node emei: nginx is not installed", "libnginx-mod-stream"},
+			wantErr: []string{"node emei: nginx not installed (--no-install)", "apt-get install -y nginx-light libnginx-mod-stream", "drop --no-install"},
+		},
+		{
+			name: "nginx not installed and no package manager",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.setProbe("emei", func(p *probe) { p.nginx = "missing=nginx\n" })
+				return nil
+			},
+			wantErr: []string{"node emei: nginx not installed, and it has no apt-get, dnf or yum", "nginx-light libnginx-mod-stream"},
+		},
+		{
+			name: "nginx not installed: installed once every check passed, then judged",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.setProbe("emei", func(p *probe) { p.nginx = noNginx })
+				f.fakes["emei"].Respond("export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --no-install-recommends nginx-light libnginx-mod-stream", "", nil)
+				f.fakes["emei"].Respond("for b in nginx;", "pm=apt-get\n", nil)
+				t.Cleanup(func() {
+					if !slices.ContainsFunc(f.fakes["emei"].Calls(), func(c node.Call) bool {
+						return c.Kind == node.CallRun && strings.Contains(c.Cmd, "apt-get install -y -q --no-install-recommends nginx-light libnginx-mod-stream")
+					}) {
+						t.Error("nginx was not installed")
+					}
+					mustContain(t, f.console.String(), "[preflight] emei: installed nginx-light libnginx-mod-stream")
+				})
+				return nil
+			},
+		},
+		{
+			name: "nginx installed by preflight refuses the configuration",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.setProbe("emei", func(p *probe) { p.nginx = noNginx })
+				f.fakes["emei"].Respond("export DEBIAN_FRONTEND=noninteractive", "", nil)
+				f.fakes["emei"].Respond("for b in nginx;", "pm=apt-get\nlb-refused nginx: [emerg] unknown directive \"stream\"\n", nil)
+				return nil
+			},
+			wantErr: []string{"node emei: nginx refuses the configuration haadm would write", `unknown directive "stream"`},
+		},
+		{
+			name: "a package install that fails",
+			etcd: true,
+			mutate: func(t *testing.T, f *fixture) []string {
+				f.setProbe("emei", func(p *probe) { p.nginx = noNginx })
+				f.fakes["emei"].Fail("export DEBIAN_FRONTEND=noninteractive", 100, "E: Unable to locate package libnginx-mod-stream")
+				return nil
+			},
+			wantErr: []string{"node emei: installing nginx-light libnginx-mod-stream failed", "Unable to locate package"},
 		},
 		{
 			name: "nginx without stream module",
@@ -139,7 +188,7 @@ func TestPreflight(t *testing.T) {
 			mutate: func(t *testing.T, f *fixture) []string {
 				// Debian's nginx -V says --with-stream=dynamic with or
 				// without the module: only nginx -t of the rendered file tells.
-				f.fakes["emei"].Respond("if crictl inspecti", "nginx-refused nginx: [emerg] unknown directive \"stream\" in /tmp/haadm-nginx-x.conf:15\n", nil)
+				f.fakes["emei"].Respond("if crictl inspecti", "lb-refused nginx: [emerg] unknown directive \"stream\" in /tmp/haadm-lb-x.conf:15\n", nil)
 				return nil
 			},
 			wantErr: []string{"node emei: nginx refuses the configuration haadm would write", "libnginx-mod-stream", `unknown directive "stream"`},
@@ -158,7 +207,7 @@ func TestPreflight(t *testing.T) {
 			name: "an LB node that is a new master: images missing and nginx refusing, both said",
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.fakes["emei"].Respond("if crictl inspecti", "missing registry.k8s.io/kube-apiserver:v1.36.3\nnginx-refused nginx: [emerg] unknown directive \"stream\"\n", nil)
+				f.fakes["emei"].Respond("if crictl inspecti", "missing registry.k8s.io/kube-apiserver:v1.36.3\nlb-refused nginx: [emerg] unknown directive \"stream\"\n", nil)
 				return nil
 			},
 			wantErr: []string{"node emei: nginx refuses the configuration haadm would write", `unknown directive "stream"`},
@@ -187,7 +236,7 @@ func TestPreflight(t *testing.T) {
 			s:    setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "none", Endpoint: "k8s-api.lab:6443"}},
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.setProbe("emei", func(p *probe) { p.nginx = "haadm-no-nginx\n" })
+				f.setProbe("emei", func(p *probe) { p.nginx = noNginx })
 				return nil
 			},
 		},
@@ -196,11 +245,11 @@ func TestPreflight(t *testing.T) {
 			s:    setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBMode: "node-local"}},
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
-				f.setProbe("shaolin", func(p *probe) { p.nginx = "haadm-no-nginx\n" })
+				f.setProbe("shaolin", func(p *probe) { p.nginx = "missing=nginx\n" })
 				f.setProbe("wudang", func(p *probe) { p.listen = ssListening(6444, "kubelet") })
 				return nil
 			},
-			wantErr: []string{"preflight found 2 problem(s)", "node shaolin: nginx is not installed", "node wudang: port 6444 is in use by another program"},
+			wantErr: []string{"preflight found 2 problem(s)", "node shaolin: nginx not installed, and it has no apt-get", "node wudang: port 6444 is in use by another program"},
 		},
 		{
 			name: "ssh fails on a node",
@@ -299,7 +348,8 @@ func TestPreflight(t *testing.T) {
 				for _, c := range h.Calls()[before[n]:] {
 					// Pulling a missing image is the one thing preflight
 					// may do, as kubeadm join's does.
-					if c.Kind == node.CallWrite || c.Kind == node.CallRun && !strings.HasPrefix(c.Cmd, "crictl pull ") {
+					// So is installing the load balancer's packages.
+					if c.Kind == node.CallWrite || c.Kind == node.CallRun && !strings.HasPrefix(c.Cmd, "crictl pull ") && !strings.HasPrefix(c.Cmd, "export DEBIAN_FRONTEND=") {
 						t.Errorf("preflight changed %s: %+v", n, c)
 					}
 				}
@@ -313,6 +363,9 @@ func TestPreflight(t *testing.T) {
 				max := 1
 				if f.c.isNew(n) || slices.Contains(f.c.LBNodes(), n) {
 					max = 2
+				}
+				if _, ok := f.c.toInstall[n]; ok {
+					max++ // what the install brought, judged
 				}
 				if got := f.meters[n].counts()["Output"]; got < 1 || got > max {
 					t.Errorf("%s: %d commands, want the probe and at most %d", n, got, max)
@@ -364,7 +417,7 @@ func TestPreflightRoundTrips(t *testing.T) {
 		}
 	}
 	cmd := f.calls("emei", node.CallOutput)[0]
-	if !strings.HasPrefix(cmd, "ip -o addr show; printf '\\n--haadm--\\n'; ss -Htlnp; ") || !strings.Contains(cmd, "command -v nginx") || !strings.Contains(cmd, "df -Pk /var/lib") {
+	if !strings.HasPrefix(cmd, "ip -o addr show; printf '\\n--haadm--\\n'; ss -Htlnp; ") || !strings.Contains(cmd, "for b in nginx; do command -v $b") || !strings.Contains(cmd, "df -Pk /var/lib") {
 		t.Errorf("probe = %q", cmd)
 	}
 }

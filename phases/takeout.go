@@ -75,13 +75,24 @@ type leaving struct {
 	marked    bool // carries removingAnnotation: a remove began on it
 }
 
-// lbSite is a node running haadm's nginx.
+// lbSite is a node running haadm's load balancer.
 type lbSite struct {
 	node     string
+	engine   lb.Engine
 	listen   string
 	backends []string
 	conf     node.File
-	running  bool // nginx active or enabled
+	running  bool // the engine active or enabled
+	// vip is the virtual address haadm's keepalived holds there, if any.
+	vip string
+}
+
+// services are the units of haadm's load balancer on the site.
+func (s lbSite) services() string {
+	if s.vip != "" {
+		return "keepalived " + s.engine.Service()
+	}
+	return s.engine.Service()
 }
 
 // DiscoverTakeout reads the cluster for a remove or a rollback. The first
@@ -408,9 +419,9 @@ func checkTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo
 		if t.Rollback || t.KeepNode {
 			continue
 		}
-		// Its nginx is the endpoint when it listens beyond loopback,
-		// whatever name the endpoint has.
-		if slices.ContainsFunc(sites, func(s lbSite) bool { return s.node == l.Name && !strings.HasPrefix(s.listen, "127.") }) ||
+		// Its proxy is the endpoint when it listens beyond loopback and
+		// no virtual address moves, whatever name the endpoint has.
+		if slices.ContainsFunc(sites, func(s lbSite) bool { return s.node == l.Name && s.vip == "" && !strings.HasPrefix(s.listen, "127.") }) ||
 			c.HasEndpoint() && l.IP != "" && c.EndpointHost == l.IP {
 			if l.alive {
 				add("node %s runs the load balancer at %s that every kubelet uses: keep it as a worker that runs it (--keep-node), or move the endpoint first", l.Name, c.Opts.Endpoint)
@@ -576,44 +587,59 @@ func quorumProblems(members []etcdm.Member, health map[uint64]bool, leave []leav
 	return nil
 }
 
-// findLBs reads nginx.conf on every reachable node: haadm's are the load
-// balancers whose backends may name a leaving master.
+// findLBs reads every engine's configuration, and keepalived's, on every
+// reachable node: haadm's are the load balancers whose backends may name a
+// leaving master.
 func (c *Cluster) findLBs(ctx context.Context) ([]lbSite, error) {
 	hosts := keys(c.Hosts)
-	found := make([]*lbSite, len(hosts))
+	paths := []string{lb.KeepalivedConf}
+	for _, e := range lb.Engines() {
+		paths = append(paths, e.ConfPath())
+	}
+	found := make([][]lbSite, len(hosts))
 	if err := forEach(len(hosts), func(i int) error {
-		have, err := c.Host(hosts[i]).ReadFiles(ctx, []string{nginxConf})
+		have, err := c.Host(hosts[i]).ReadFiles(ctx, paths)
 		if err != nil {
 			return err
 		}
-		f, ok := have[nginxConf]
-		if !ok || !strings.HasPrefix(string(f.Data), lb.Managed) {
-			return nil
+		vip := ""
+		if f, ok := have[lb.KeepalivedConf]; ok && strings.HasPrefix(string(f.Data), lb.Managed) {
+			if vip, err = lb.ParseKeepalivedVIP(f.Data); err != nil {
+				return fmt.Errorf("node %s: %s: %w", hosts[i], lb.KeepalivedConf, err)
+			}
 		}
-		backends, err := lb.ParseNginxBackends(f.Data)
-		if err != nil {
-			return fmt.Errorf("node %s: %s: %w", hosts[i], nginxConf, err)
+		for _, e := range lb.Engines() {
+			f, ok := have[e.ConfPath()]
+			if !ok || !strings.HasPrefix(string(f.Data), lb.Managed) {
+				continue
+			}
+			backends, err := e.ParseBackends(f.Data)
+			if err != nil {
+				return fmt.Errorf("node %s: %s: %w", hosts[i], e.ConfPath(), err)
+			}
+			listen, err := e.ParseListen(f.Data)
+			if err != nil {
+				return fmt.Errorf("node %s: %s: %w", hosts[i], e.ConfPath(), err)
+			}
+			state, _ := c.Host(hosts[i]).Output(ctx, "systemctl is-active "+e.Service()+"; systemctl is-enabled "+e.Service()+"; true")
+			running := strings.Contains(state, "active\n") && !strings.Contains(state, "inactive") || strings.Contains(state, "enabled")
+			// A switched engine leaves the other's file behind, stopped.
+			if !running && slices.ContainsFunc(found[i], func(s lbSite) bool { return s.running }) {
+				continue
+			}
+			found[i] = append(found[i], lbSite{node: hosts[i], engine: e, listen: listen, backends: backends, conf: f, running: running, vip: vip})
 		}
-		listen, err := lb.ParseNginxListen(f.Data)
-		if err != nil {
-			return fmt.Errorf("node %s: %s: %w", hosts[i], nginxConf, err)
-		}
-		state, _ := c.Host(hosts[i]).Output(ctx, "systemctl is-active nginx; systemctl is-enabled nginx; true")
-		running := strings.Contains(state, "active\n") && !strings.Contains(state, "inactive") || strings.Contains(state, "enabled")
-		found[i] = &lbSite{node: hosts[i], listen: listen, backends: backends, conf: f, running: running}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	var out []lbSite
-	for _, s := range found {
-		if s != nil {
-			out = append(out, *s)
-		}
-	}
 	c.lbSites = nil
-	for _, s := range out {
-		c.lbSites = append(c.lbSites, s.node)
+	for _, sites := range found {
+		out = append(out, sites...)
+		if len(sites) > 0 {
+			c.lbSites = append(c.lbSites, sites[0].node)
+		}
 	}
 	return out, nil
 }
@@ -687,6 +713,21 @@ func planTakeout(ctx context.Context, c *Cluster, t Takeout, leave []leaving, si
 		w.add(steps...)
 	}
 
+	// A leaving master gives the virtual address up first, while its
+	// apiserver still answers: keepalived moves it to one that stays.
+	for _, s := range sites {
+		if s.vip == "" || !isLeaving(s.node) || t.Rollback {
+			continue
+		}
+		h := c.Host(s.node)
+		w.add(Step{Node: s.node, What: "keepalived stopped and disabled: virtual address " + s.vip + " moves to a master that stays",
+			Details: []string{"systemctl disable --now keepalived"},
+			Do: func(ctx context.Context) error {
+				_, err := h.Run(ctx, "systemctl disable --now keepalived >/dev/null 2>&1; systemctl stop keepalived")
+				return err
+			}})
+	}
+
 	// The load balancers stop sending traffic to the leaving masters.
 	for _, s := range sites {
 		if isLeaving(s.node) && !t.KeepNode && !t.Rollback {
@@ -707,11 +748,12 @@ func planTakeout(ctx context.Context, c *Cluster, t Takeout, leave []leaving, si
 				continue
 			}
 			h := c.Host(s.node)
-			// haadm's nginx.conf stays: a later promote rewrites it, and
-			// nginx without one would fail its package's next upgrade.
-			w.add(Step{Node: s.node, What: "nginx stopped and disabled (haadm's load balancer)", Details: []string{"systemctl disable --now nginx"},
+			// haadm's configuration stays: a later promote rewrites it,
+			// and nginx without one would fail its package's next upgrade.
+			cmd := "systemctl disable --now " + s.services()
+			w.add(Step{Node: s.node, What: s.services() + " stopped and disabled (haadm's load balancer)", Details: []string{cmd},
 				Do: func(ctx context.Context) error {
-					_, err := h.Run(ctx, "systemctl disable --now nginx >/dev/null 2>&1; systemctl stop nginx")
+					_, err := h.Run(ctx, cmd+" >/dev/null 2>&1; systemctl stop "+s.services())
 					return err
 				}})
 		}
@@ -821,8 +863,8 @@ func planBackends(c *Cluster, s lbSite, leavingIP func(string) bool) *Step {
 		return nil
 	}
 	if len(keep) == 0 {
-		err := fmt.Errorf("every backend of its nginx is leaving (%s): nothing would answer at %s", strings.Join(s.backends, ", "), s.listen)
-		return &Step{Node: s.node, What: "nginx backends", Do: func(context.Context) error { return err }}
+		err := fmt.Errorf("every backend of its %s is leaving (%s): nothing would answer at %s", s.engine, strings.Join(s.backends, ", "), s.listen)
+		return &Step{Node: s.node, What: string(s.engine) + " backends", Do: func(context.Context) error { return err }}
 	}
 	host, port := splitHostPort(s.listen)
 	cfg := lb.Config{ListenAddress: host, ListenPort: port, Backends: keep}
@@ -830,21 +872,22 @@ func planBackends(c *Cluster, s lbSite, leavingIP func(string) bool) *Step {
 		cfg = lb.NodeLocal(keep)
 		cfg.ListenPort = port
 	}
-	want, err := lb.RenderNginx(cfg)
+	want, err := s.engine.Render(cfg)
 	if err != nil {
-		return &Step{Node: s.node, What: "nginx backends", Do: func(context.Context) error { return err }}
+		return &Step{Node: s.node, What: string(s.engine) + " backends", Do: func(context.Context) error { return err }}
 	}
 	h := c.Host(s.node)
-	return &Step{Node: s.node, What: fmt.Sprintf("nginx: %d backend(s) dropped, reloaded", dropped),
-		Details: []string{nginxConf + "\n" + node.Diff(nginxConf, s.conf.Data, want, true), "systemctl reload nginx"},
+	conf, svc := s.engine.ConfPath(), s.engine.Service()
+	return &Step{Node: s.node, What: fmt.Sprintf("%s: %d backend(s) dropped, reloaded", s.engine, dropped),
+		Details: []string{conf + "\n" + node.Diff(conf, s.conf.Data, want, true), "systemctl reload " + svc},
 		Do: func(ctx context.Context) error {
-			if err := writeNginx(ctx, h, want); err != nil {
+			if err := writeProxy(ctx, h, s.engine, want); err != nil {
 				return err
 			}
 			if !s.running {
 				return nil // stopped on purpose: it takes the file when started
 			}
-			_, err := h.Run(ctx, "systemctl reload nginx || systemctl restart nginx")
+			_, err := h.Run(ctx, "systemctl reload "+svc+" || systemctl restart "+svc)
 			return err
 		}}
 }
@@ -933,8 +976,8 @@ func planLeave(ctx context.Context, c *Cluster, t Takeout, l leaving, sites []lb
 	if !keepNode {
 		if l.alive {
 			cmd := "systemctl disable --now kubelet"
-			if slices.ContainsFunc(sites, func(s lbSite) bool { return s.node == l.Name }) {
-				cmd += "; systemctl disable --now nginx"
+			if i := slices.IndexFunc(sites, func(s lbSite) bool { return s.node == l.Name }); i >= 0 {
+				cmd += "; systemctl disable --now " + sites[i].services()
 			}
 			steps = append(steps, Step{Node: l.Name, What: "kubelet stopped and disabled", Details: []string{cmd},
 				Do: func(ctx context.Context) error {

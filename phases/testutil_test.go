@@ -283,7 +283,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 			addrs: fmt.Sprintf("1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"+
 				"2: eth0    inet %s/24 brd 10.250.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n", ni.IP),
 			nginx:       healthyNginx,
-			nginxActive: "inactive\n",
+			nginxActive: "inactive\ninactive\n",
 			freeKiB:     "52428800\n",
 			resolved:    "-\n",
 		}
@@ -291,7 +291,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 		// Every image the static pods need is there; nginx takes the
 		// rendered configuration.
 		h.Respond("if crictl inspecti", "", nil)
-		h.Respond("if t=$(mktemp /tmp/haadm-nginx-", "", nil)
+		h.Respond("if t=$(mktemp /tmp/haadm-lb-", "", nil)
 	}
 	// As a full promote: preflight checks the images the static pods need.
 	c.needsImages = true
@@ -311,16 +311,18 @@ type probe struct {
 	addrs       string // ip -o addr show
 	listen      string // ss -Htlnp
 	etcdData    string // ls -A /var/lib/etcd
-	nginx       string // nginx -V and its modules, or haadm-no-nginx
-	nginxActive string // systemctl is-active nginx: active, inactive, ...
+	nginx       string // the LB programs missing (missing=nginx) and the package manager (pm=apt-get)
+	nginxActive string // systemctl is-active nginx keepalived: active, inactive, ...
 	freeKiB     string // df -Pk /var/lib: available KiB
 	resolved    string // what the endpoint's name resolves to; "-" when it needs none
 }
 
-// healthyNginx is Debian's nginx with the stream module, as the probe sees it.
-const healthyNginx = "nginx version: nginx/1.22.1\nbuilt with OpenSSL 3.0.11\nTLS SNI support enabled\n" +
-	"configure arguments: --with-cc-opt='-g -O2' --with-stream=dynamic --with-stream_ssl_module\n" +
-	"ngx_stream_module.so\n50-mod-stream.conf\n"
+// healthyNginx is a Debian node with everything the LB needs, as the
+// probe sees it.
+const healthyNginx = "pm=apt-get\n"
+
+// noNginx is a Debian node without nginx.
+const noNginx = "missing=nginx\npm=apt-get\n"
 
 // probeSep separates the probe's sections, as its printf writes it.
 const probeSep = "\n--haadm--\n"
