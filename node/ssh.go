@@ -42,8 +42,10 @@ type SSHOptions struct {
 	// labs only and must be an explicit user choice: haadm moves the
 	// cluster's CA keys over these connections.
 	InsecureIgnoreHostKey bool
-	// Logf, when set, receives notices such as a host key added to
-	// known_hosts under StrictHostKeyChecking=accept-new.
+	// Logf receives one WARNING line for every host key, of a node or a
+	// bastion, that was accepted without known_hosts vouching for it
+	// (StrictHostKeyChecking no or accept-new, InsecureIgnoreHostKey).
+	// Nil means os.Stderr: such a warning must never go unseen.
 	Logf func(format string, args ...any)
 }
 
@@ -806,7 +808,7 @@ func (h *SSHHost) DialContext(ctx context.Context, network, addr string) (net.Co
 func (h *SSHHost) Close() error {
 	h.closeOnce.Do(func() {
 		close(h.done)
-		h.closeErr = closeClients(append([]*ssh.Client{}, append(h.jumps, h.client)...))
+		h.closeErr = closeClients(append(append([]*ssh.Client{}, h.jumps...), h.client))
 	})
 	return h.closeErr
 }
