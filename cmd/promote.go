@@ -152,7 +152,7 @@ func runPhases(cmd *cobra.Command, g *globalFlags, f *promoteFlags, list []phase
 		return err
 	}
 	return runChanging(cmd, g, name, strings.Replace(name, "phase-", "phase ", 1), opts.DryRun, func(ctx context.Context, kube kubernetes.Interface, log *phases.Progress) error {
-		return phases.Execute(ctx, kube, node.SSHDialer(sshOptions(g)), opts, list, log, cmd.OutOrStdout())
+		return phases.Execute(ctx, kube, node.SSHDialer(sshOptions(g, log)), opts, list, log, cmd.OutOrStdout())
 	})
 }
 
@@ -194,6 +194,18 @@ func kubeClient(g *globalFlags) (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-func sshOptions(g *globalFlags) node.SSHOptions {
-	return node.SSHOptions{ConfigFile: g.sshConfig, User: g.sshUser, IdentityFile: g.sshKey, ProxyJump: g.sshJump, InsecureIgnoreHostKey: g.insecureIgnoreHostKey, Timeout: 15 * time.Second}
+// sshOptions are the SSH flags; log hears of every host key that was not
+// verified against known_hosts, on the console and in the log file.
+func sshOptions(g *globalFlags, log *phases.Progress) node.SSHOptions {
+	return node.SSHOptions{
+		ConfigFile:            g.sshConfig,
+		User:                  g.sshUser,
+		IdentityFile:          g.sshKey,
+		ProxyJump:             g.sshJump,
+		InsecureIgnoreHostKey: g.insecureIgnoreHostKey,
+		Timeout:               15 * time.Second,
+		Logf: func(format string, args ...any) {
+			log.Step("ssh", "", 0, fmt.Sprintf(format, args...))
+		},
+	}
 }

@@ -82,6 +82,6 @@ changes nothing; haadm promote works again afterwards.`,
 func runTakeout(cmd *cobra.Command, g *globalFlags, f *takeoutFlags, t phases.Takeout, name string) error {
 	opts := phases.Options{FirstMaster: g.firstMaster, BackupDir: f.backupDir, DryRun: f.dryRun, SkipBackup: f.skipBackup, KeepBackups: f.keep, Command: name}
 	return runChanging(cmd, g, name, name, opts.DryRun, func(ctx context.Context, kube kubernetes.Interface, log *phases.Progress) error {
-		return phases.ExecuteTakeout(ctx, kube, node.SSHDialer(sshOptions(g)), opts, t, log, cmd.OutOrStdout())
+		return phases.ExecuteTakeout(ctx, kube, node.SSHDialer(sshOptions(g, log)), opts, t, log, cmd.OutOrStdout())
 	})
 }

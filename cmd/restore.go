@@ -37,7 +37,7 @@ Every check runs before anything changes; a restore that stopped half way resume
 			defer logF.Close()
 			log := phases.NewProgress(cmd.ErrOrStderr(), logF)
 			run := func(ctx context.Context) error {
-				return phases.Restore(ctx, node.SSHDialer(sshOptions(g)), opts, log, cmd.OutOrStdout())
+				return phases.Restore(ctx, node.SSHDialer(sshOptions(g, log)), opts, log, cmd.OutOrStdout())
 			}
 			if opts.DryRun {
 				return failed(logF, logPath, run(ctx))

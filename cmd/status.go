@@ -3,11 +3,13 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/haadm/haadm/node"
+	"github.com/haadm/haadm/phases"
 	"github.com/haadm/haadm/status"
 )
 
@@ -32,8 +34,11 @@ The JSON and YAML schema is documented in status/SCHEMA.md.`,
 			default:
 				return fmt.Errorf("-o %q: use table, json or yaml", output)
 			}
+			// status writes no log file; its warnings go to stderr,
+			// away from the report on stdout.
+			log := phases.NewProgress(cmd.ErrOrStderr(), io.Discard)
 			o := status.GatherOptions{
-				Dial:         node.SSHDialer(sshOptions(g)),
+				Dial:         node.SSHDialer(sshOptions(g, log)),
 				Extra:        nodes,
 				FirstMaster:  g.firstMaster,
 				ProbeTimeout: probeTimeout,

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs, from Debian packages, what the lab and the tests need on this machine.
+# Installs, from Debian packages, what the lab and the tests need on this machine
+# (sudo: node tests log in as a user with passwordless sudo).
 # Idempotent and quick when everything is there.
 set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins openssh-server openssh-client
       nginx-light libnginx-mod-stream iproute2 iptables conntrack socat ethtool
-      haproxy keepalived kmod util-linux procps curl ca-certificates)
+      haproxy keepalived kmod util-linux procps curl ca-certificates sudo)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

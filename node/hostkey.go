@@ -21,6 +21,9 @@ import (
 // impostor would hand it the cluster.
 type HostKeyError struct {
 	Node string
+	// Bastion is the ssh_config name of the jump host whose key this is;
+	// empty for the node's own key.
+	Bastion string
 	// Addr is host:port as looked up in known_hosts.
 	Addr        string
 	KeyType     string
@@ -43,16 +46,20 @@ func (e *HostKeyError) Error() string {
 	if len(e.Files) > 0 {
 		userFile = e.Files[0]
 	}
+	who := "node " + e.Node
+	if e.Bastion != "" {
+		who += fmt.Sprintf(": via bastion %s (%s)", e.Bastion, e.Addr)
+	}
 	var b strings.Builder
 	switch {
 	case e.Revoked:
-		fmt.Fprintf(&b, "node %s: host key %s %s of %s is marked @revoked in known_hosts; refusing to connect",
-			e.Node, e.KeyType, e.Fingerprint, e.Addr)
+		fmt.Fprintf(&b, "%s: host key %s %s of %s is marked @revoked in known_hosts; refusing to connect",
+			who, e.KeyType, e.Fingerprint, e.Addr)
 	case e.Changed():
-		fmt.Fprintf(&b, "node %s: WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for %s! "+
+		fmt.Fprintf(&b, "%s: WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for %s! "+
 			"Someone could be eavesdropping on you right now (man-in-the-middle attack), "+
-			"or the node's host key was replaced (reinstall). Refusing to connect.\n"+
-			"  server presented: %s %s\n  known_hosts has:\n", e.Node, e.Addr, e.KeyType, e.Fingerprint)
+			"or the host key was replaced (reinstall). Refusing to connect.\n"+
+			"  server presented: %s %s\n  known_hosts has:\n", who, e.Addr, e.KeyType, e.Fingerprint)
 		for _, k := range e.Known {
 			fmt.Fprintf(&b, "    %s\n", k)
 		}
@@ -60,12 +67,12 @@ func (e *HostKeyError) Error() string {
 			"(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), remove the old entry with "+
 			"ssh-keygen -R %s -f %s and add the new one.", ShellQuote(knownhosts.Normalize(e.Addr)), ShellQuote(userFile))
 	default:
-		fmt.Fprintf(&b, "node %s: host key of %s is unknown (not in %s)\n"+
+		fmt.Fprintf(&b, "%s: host key of %s is unknown (not in %s)\n"+
 			"  server presented: %s %s\n"+
-			"  Check this fingerprint on the node itself (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add it:\n"+
+			"  Check this fingerprint on the machine itself (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add it:\n"+
 			"    ssh-keyscan -p %s -t %s %s >> %s\n"+
 			"  or use haadm's explicit insecure host key option (not recommended).",
-			e.Node, e.Addr, strings.Join(e.Files, ", "), e.KeyType, e.Fingerprint,
+			who, e.Addr, strings.Join(e.Files, ", "), e.KeyType, e.Fingerprint,
 			port, keyscanType(e.KeyType), host, ShellQuote(userFile))
 	}
 	return b.String()
@@ -88,6 +95,9 @@ func keyscanType(keyType string) string {
 // unwrapped.
 type hostKeyChecker struct {
 	node     string
+	bastion  string
+	who      string
+	insecure bool // accept what known_hosts does not vouch for, loudly
 	settings *sshSettings
 	callback ssh.HostKeyCallback
 	files    []string // existing files that were loaded
@@ -97,20 +107,36 @@ type hostKeyChecker struct {
 	err error
 }
 
-func newHostKeyChecker(node string, s *sshSettings, logf func(string, ...any)) (*hostKeyChecker, error) {
+// newHostKeyChecker checks e's key. With insecure it still looks the key
+// up, so the warning is only given for a key that really is not vouched for;
+// known_hosts files it cannot read then do not stop it.
+func newHostKeyChecker(e *sshEndpoint, insecure bool, logf func(string, ...any)) (*hostKeyChecker, error) {
+	s := e.s
+	c := &hostKeyChecker{node: e.node, bastion: e.bastion, who: e.who(), insecure: insecure, settings: s, logf: logf}
 	var files []string
 	for _, f := range s.knownHostsFiles {
 		if _, err := os.Stat(f); err == nil {
 			files = append(files, f)
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("node %s: known_hosts: %w", node, err)
+		} else if !errors.Is(err, fs.ErrNotExist) && !insecure {
+			return nil, fmt.Errorf("%s: known_hosts: %w", c.who, err)
 		}
 	}
 	cb, err := knownhosts.New(files...)
 	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", node, err)
+		if !insecure {
+			return nil, fmt.Errorf("%s: %w", c.who, err)
+		}
+		cb, _ = knownhosts.New()
 	}
-	return &hostKeyChecker{node: node, settings: s, callback: cb, files: files, logf: logf}, nil
+	c.callback, c.files = cb, files
+	return c, nil
+}
+
+// warnUnverified is the one line every key accepted without known_hosts'
+// word gets, whatever allowed it.
+func (c *hostKeyChecker) warnUnverified(key ssh.PublicKey, why string) {
+	c.logf("WARNING: %s: host key %s %s NOT verified against known_hosts (%s); haadm copies the cluster's CA keys over this connection",
+		c.who, strings.ToUpper(keyscanType(key.Type())), ssh.FingerprintSHA256(key), why)
 }
 
 // knownAlgorithms returns the host key algorithms to offer so the server
@@ -165,8 +191,22 @@ func (c *hostKeyChecker) check(_ string, remote net.Addr, key ssh.PublicKey) err
 	if err == nil {
 		return nil
 	}
+	if c.insecure {
+		why := "insecure-ignore-host-key"
+		var keyErr *knownhosts.KeyError
+		var revErr *knownhosts.RevokedError
+		switch {
+		case errors.As(err, &revErr):
+			why += "; the key is marked @revoked in known_hosts"
+		case errors.As(err, &keyErr) && len(keyErr.Want) > 0:
+			why += "; known_hosts has a DIFFERENT key for " + addr
+		}
+		c.warnUnverified(key, why)
+		return nil
+	}
 	hkErr := &HostKeyError{
 		Node:        c.node,
+		Bastion:     c.bastion,
 		Addr:        addr,
 		KeyType:     key.Type(),
 		Fingerprint: ssh.FingerprintSHA256(key),
@@ -184,12 +224,12 @@ func (c *hostKeyChecker) check(_ string, remote net.Addr, key ssh.PublicKey) err
 		}
 		if len(keyErr.Want) == 0 && c.acceptNew() {
 			if err := c.addKey(addr, key); err != nil {
-				return c.remember(fmt.Errorf("node %s: adding host key to known_hosts: %w", c.node, err))
+				return c.remember(fmt.Errorf("%s: adding host key to known_hosts: %w", c.who, err))
 			}
 			return nil
 		}
 	default:
-		return c.remember(fmt.Errorf("node %s: checking host key: %w", c.node, err))
+		return c.remember(fmt.Errorf("%s: checking host key: %w", c.who, err))
 	}
 	return c.remember(hkErr)
 }
@@ -222,9 +262,8 @@ func (c *hostKeyChecker) addKey(addr string, key ssh.PublicKey) error {
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
-	if werr == nil && c.logf != nil {
-		c.logf("node %s: permanently added %s host key %s for %s to %s (StrictHostKeyChecking=%s)",
-			c.node, key.Type(), ssh.FingerprintSHA256(key), addr, file, c.settings.strictHostKey)
+	if werr == nil {
+		c.warnUnverified(key, fmt.Sprintf("StrictHostKeyChecking %s: first seen, added to %s as %s", c.settings.strictHostKey, file, knownhosts.Normalize(addr)))
 	}
 	return werr
 }

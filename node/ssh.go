@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -41,8 +42,10 @@ type SSHOptions struct {
 	// labs only and must be an explicit user choice: haadm moves the
 	// cluster's CA keys over these connections.
 	InsecureIgnoreHostKey bool
-	// Logf, when set, receives notices such as a host key added to
-	// known_hosts under StrictHostKeyChecking=accept-new.
+	// Logf receives one WARNING line for every host key, of a node or a
+	// bastion, that was accepted without known_hosts vouching for it
+	// (StrictHostKeyChecking no or accept-new, InsecureIgnoreHostKey).
+	// Nil means os.Stderr: such a warning must never go unseen.
 	Logf func(format string, args ...any)
 }
 
@@ -76,6 +79,8 @@ type SSHHost struct {
 	user   string
 	addr   string
 	client *ssh.Client
+	// jumps are the bastions' clients, first hop first; they carry client.
+	jumps []*ssh.Client
 	// sessions bounds concurrent sessions below sshd's MaxSessions
 	// (default 10), beyond which sshd refuses new ones.
 	sessions chan struct{}
@@ -87,15 +92,25 @@ type SSHHost struct {
 
 var _ Host = (*SSHHost)(nil)
 
-// DialSSH connects to the node called name in the ssh_config, verifies its
-// host key against known_hosts and authenticates with the ssh-agent
-// (SSH_AUTH_SOCK) and the IdentityFile keys.
+// DialSSH connects to the node called name in the ssh_config, through the
+// bastions of its ProxyJump if any, verifies every host key against
+// known_hosts and authenticates each hop with the ssh-agent (SSH_AUTH_SOCK)
+// and its IdentityFile keys. opts.Nodes[name] and the other overrides in
+// opts win over the ssh_config. For a user other than root it checks that
+// passwordless sudo works, so a node that cannot be driven fails here,
+// before anything was changed anywhere.
+//
+// The timeout bounds the whole chain, bastions included.
 func DialSSH(ctx context.Context, name string, opts SSHOptions) (*SSHHost, error) {
 	cfg, err := loadSSHConfig(opts.ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", name, err)
 	}
-	s, err := resolveSSHSettings(cfg, name, opts)
+	s, err := resolveSSHSettings(cfg, name, nodeOverrides(name, opts))
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", name, err)
+	}
+	hops, err := resolveJumps(cfg, s, 0)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", name, err)
 	}
@@ -106,81 +121,178 @@ func DialSSH(ctx context.Context, name string, opts SSHOptions) (*SSHHost, error
 	if timeout <= 0 {
 		timeout = defaultSSHTimeout
 	}
-
-	var checker *hostKeyChecker
-	conf := &ssh.ClientConfig{User: s.user, Timeout: timeout}
-	if opts.InsecureIgnoreHostKey {
-		conf.HostKeyCallback = func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			if opts.Logf != nil {
-				opts.Logf("node %s: host key %s %s NOT verified (insecure host key option)",
-					name, key.Type(), ssh.FingerprintSHA256(key))
-			}
-			return nil
-		}
-	} else {
-		if checker, err = newHostKeyChecker(name, s, opts.Logf); err != nil {
-			return nil, err
-		}
-		conf.HostKeyCallback = checker.check
-		conf.HostKeyAlgorithms = checker.knownAlgorithms()
-	}
-
-	auth := newSSHAuth(s)
-	defer auth.close()
-	conf.Auth = auth.methods()
-	if len(conf.Auth) == 0 {
-		return nil, auth.explain(fmt.Errorf("node %s: no usable SSH key for %s@%s: set IdentityFile in the ssh config or load a key into ssh-agent",
-			name, s.user, s.addr()))
+	if opts.Logf == nil {
+		// Unverified host keys must be seen whoever calls us.
+		opts.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	}
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	dialer := net.Dialer{KeepAlive: 30 * time.Second}
-	conn, err := dialer.DialContext(ctx, "tcp", s.addr())
+	var jumps []*ssh.Client
+	var via *sshEndpoint
+	for _, hop := range hops {
+		e := &sshEndpoint{node: name, bastion: hop.alias, s: hop}
+		c, err := e.connect(ctx, start, via, opts)
+		if err != nil {
+			closeClients(jumps)
+			return nil, err
+		}
+		e.client = c
+		jumps = append(jumps, c)
+		via = e
+	}
+	e := &sshEndpoint{node: name, s: s}
+	c, err := e.connect(ctx, start, via, opts)
 	if err != nil {
-		return nil, fmt.Errorf("node %s: connecting to %s: %w", name, s.addr(), dialError(ctx, err, start))
+		closeClients(jumps)
+		return nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
+
+	h := &SSHHost{
+		name:     name,
+		user:     s.user,
+		addr:     s.addr(),
+		client:   c,
+		jumps:    jumps,
+		sessions: make(chan struct{}, maxSessions),
+		done:     make(chan struct{}),
 	}
-	// The handshake has no context of its own; closing the connection is
-	// the way to abort it.
+	if h.user != "root" {
+		if err := h.checkSudo(ctx); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	if s.aliveInterval > 0 {
+		go h.keepalive(s.aliveInterval, s.aliveCountMax)
+	}
+	return h, nil
+}
+
+// sshEndpoint is one SSH server of a chain: a bastion or the node itself.
+type sshEndpoint struct {
+	node    string
+	bastion string // the bastion's ssh_config name; "" for the node
+	s       *sshSettings
+	client  *ssh.Client // once connected
+}
+
+// who starts every error and warning about the endpoint.
+func (e *sshEndpoint) who() string {
+	if e.bastion == "" {
+		return "node " + e.node
+	}
+	return fmt.Sprintf("node %s: via bastion %s (%s)", e.node, e.bastion, e.s.addr())
+}
+
+// connect dials e, directly or through via's client, and authenticates.
+// ctx bounds it all: the handshake has no context of its own, so ctx's end
+// closes the connection under it.
+func (e *sshEndpoint) connect(ctx context.Context, start time.Time, via *sshEndpoint, opts SSHOptions) (*ssh.Client, error) {
+	s := e.s
+	checker, err := newHostKeyChecker(e, opts.InsecureIgnoreHostKey, opts.Logf)
+	if err != nil {
+		return nil, err
+	}
+	conf := &ssh.ClientConfig{
+		User:              s.user,
+		HostKeyCallback:   checker.check,
+		HostKeyAlgorithms: checker.knownAlgorithms(),
+	}
+	auth := newSSHAuth(s)
+	defer auth.close()
+	conf.Auth = auth.methods()
+	if len(conf.Auth) == 0 {
+		return nil, auth.explain(fmt.Errorf("%s: no usable SSH key for %s@%s: set IdentityFile in the ssh config or load a key into ssh-agent",
+			e.who(), s.user, s.addr()))
+	}
+
+	var conn net.Conn
+	if via == nil {
+		dialer := net.Dialer{KeepAlive: 30 * time.Second}
+		conn, err = dialer.DialContext(ctx, "tcp", s.addr())
+		if err != nil {
+			return nil, fmt.Errorf("%s: connecting to %s: %w", e.who(), s.addr(), dialError(ctx, err, start))
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			conn.SetDeadline(dl)
+		}
+	} else {
+		// The bastion opens the TCP connection (direct-tcpip), so the
+		// address is resolved and reached from its side.
+		conn, err = via.client.DialContext(ctx, "tcp", s.addr())
+		if err != nil {
+			return nil, fmt.Errorf("%s: connecting to %s through bastion %s: %w", e.who(), s.addr(), via.bastion, dialError(ctx, err, start))
+		}
+	}
 	stopWatch := context.AfterFunc(ctx, func() { conn.Close() })
 	c, chans, reqs, err := ssh.NewClientConn(conn, s.addr(), conf)
 	if !stopWatch() {
 		if err == nil {
 			c.Close()
 		}
-		return nil, fmt.Errorf("node %s: SSH handshake with %s: %w", name, s.addr(), dialError(ctx, ctx.Err(), start))
+		return nil, fmt.Errorf("%s: SSH handshake with %s: %w", e.who(), s.addr(), dialError(ctx, ctx.Err(), start))
 	}
 	if err != nil {
 		conn.Close()
-		if checker != nil {
-			if hkErr := checker.failure(); hkErr != nil {
-				return nil, hkErr
-			}
+		if hkErr := checker.failure(); hkErr != nil {
+			return nil, hkErr
 		}
-		err = fmt.Errorf("node %s: SSH handshake with %s as %s: %w", name, s.addr(), s.user, err)
+		err = fmt.Errorf("%s: SSH handshake with %s as %s: %w", e.who(), s.addr(), s.user, err)
 		if strings.Contains(err.Error(), "unable to authenticate") {
 			err = auth.explain(err)
 		}
 		return nil, err
 	}
-	conn.SetDeadline(time.Time{})
+	if via == nil {
+		conn.SetDeadline(time.Time{})
+	}
+	return ssh.NewClient(c, chans, reqs), nil
+}
 
-	h := &SSHHost{
-		name:     name,
-		user:     s.user,
-		addr:     s.addr(),
-		client:   ssh.NewClient(c, chans, reqs),
-		sessions: make(chan struct{}, maxSessions),
-		done:     make(chan struct{}),
+// closeClients closes a chain from its far end, so each bastion still
+// carries the close of the connection behind it.
+func closeClients(cs []*ssh.Client) error {
+	var errs []error
+	for i := len(cs) - 1; i >= 0; i-- {
+		if err := cs[i].Close(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+			errs = append(errs, err)
+		}
 	}
-	if s.aliveInterval > 0 {
-		go h.keepalive(s.aliveInterval, s.aliveCountMax)
+	return errors.Join(errs...)
+}
+
+// checkSudo runs `sudo -n true` once so that a user who cannot become root
+// without a prompt is refused at dial time, with what to change on the
+// node, instead of failing half way through a phase.
+func (h *SSHHost) checkSudo(ctx context.Context) error {
+	const probe = "sudo -n true"
+	_, err := h.session(ctx, probe, probe, nil)
+	if err == nil {
+		return nil
 	}
-	return h, nil
+	var ce *CmdError
+	if !errors.As(err, &ce) || ce.Err != nil {
+		return fmt.Errorf("node %s: checking passwordless sudo for %s: %w", h.name, h.user, err)
+	}
+	said := strings.TrimSpace(string(ce.Stderr))
+	entry := fmt.Sprintf("%s ALL=(ALL) NOPASSWD: ALL", h.user)
+	var what string
+	switch {
+	case ce.ExitCode == 127 || strings.Contains(said, "not found"):
+		what = fmt.Sprintf("sudo is not installed (%q): install it on the node and give %s passwordless sudo "+
+			"(echo '%s' > /etc/sudoers.d/haadm), or connect as root", said, h.user, entry)
+	case strings.Contains(said, "password is required"):
+		what = fmt.Sprintf("sudo wants a password (%q), which haadm cannot give: add `%s` to /etc/sudoers.d/haadm on the node "+
+			"(visudo -f /etc/sudoers.d/haadm), or connect as root", said, entry)
+	case strings.Contains(said, "tty") || strings.Contains(said, "terminal"):
+		what = fmt.Sprintf("sudo requires a terminal (%q; Defaults requiretty): add `Defaults:%s !requiretty` to /etc/sudoers.d/haadm "+
+			"on the node (visudo -f /etc/sudoers.d/haadm), or connect as root", said, h.user)
+	default:
+		what = fmt.Sprintf("`%s` failed: %v", probe, err)
+	}
+	return fmt.Errorf("node %s: user %s is not root and haadm runs every command through sudo: %s; nothing was changed", h.name, h.user, what)
 }
 
 // dialError reports the time actually waited: the deadline may be the
@@ -255,6 +367,11 @@ const cancelGrace = time.Second
 // closes, so a hung command may keep running on the node, but it cannot
 // hang haadm.
 func (h *SSHHost) exec(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
+	return h.session(ctx, cmd, h.remoteCommand(cmd), stdin)
+}
+
+// session runs remote, reported as cmd in errors.
+func (h *SSHHost) session(ctx context.Context, cmd, remote string, stdin io.Reader) ([]byte, error) {
 	fail := func(stdout, stderr []byte, exit int, err error) *CmdError {
 		return &CmdError{Node: h.name, Cmd: cmd, ExitCode: exit, Stdout: stdout, Stderr: stderr, Err: err}
 	}
@@ -277,7 +394,7 @@ func (h *SSHHost) exec(ctx context.Context, cmd string, stdin io.Reader) ([]byte
 	sess.Stdin = stdin
 	ran := make(chan error, 1)
 	go func() {
-		err := sess.Run(h.remoteCommand(cmd))
+		err := sess.Run(remote)
 		sess.Close()
 		// The slot is freed when the session really ends, which after a
 		// cancellation may be later than exec returns.
@@ -686,13 +803,12 @@ func (h *SSHHost) DialContext(ctx context.Context, network, addr string) (net.Co
 	return conn, nil
 }
 
-// Close closes the SSH connection; it is safe to call more than once.
+// Close closes the SSH connection and those to the bastions it went
+// through; it is safe to call more than once.
 func (h *SSHHost) Close() error {
 	h.closeOnce.Do(func() {
 		close(h.done)
-		if err := h.client.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			h.closeErr = err
-		}
+		h.closeErr = closeClients(append(append([]*ssh.Client{}, h.jumps...), h.client))
 	})
 	return h.closeErr
 }

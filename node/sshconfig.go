@@ -34,6 +34,42 @@ type sshSettings struct {
 	connectTimeout     time.Duration
 	aliveInterval      time.Duration
 	aliveCountMax      int
+	// proxyJump is the ProxyJump in effect: an override's, else the
+	// ssh_config's; "" or "none" means a direct connection.
+	proxyJump string
+}
+
+// sshOverrides replace what the ssh_config says for one host; empty fields
+// leave it alone.
+type sshOverrides struct {
+	hostName     string
+	port         int
+	user         string
+	identityFile string
+	proxyJump    string
+}
+
+// nodeOverrides merges opts with opts.Nodes[name], the per-node values
+// winning.
+func nodeOverrides(name string, opts SSHOptions) sshOverrides {
+	o := sshOverrides{user: opts.User, identityFile: opts.IdentityFile, proxyJump: opts.ProxyJump}
+	n := opts.Nodes[name]
+	if n.HostName != "" {
+		o.hostName = n.HostName
+	}
+	if n.Port != 0 {
+		o.port = n.Port
+	}
+	if n.User != "" {
+		o.user = n.User
+	}
+	if n.IdentityFile != "" {
+		o.identityFile = n.IdentityFile
+	}
+	if n.ProxyJump != "" {
+		o.proxyJump = n.ProxyJump
+	}
+	return o
 }
 
 // addr is host:port as dialled.
@@ -75,7 +111,7 @@ func loadSSHConfig(file string) (*ssh_config.Config, error) {
 	return cfg, nil
 }
 
-func resolveSSHSettings(cfg *ssh_config.Config, alias string, opts SSHOptions) (*sshSettings, error) {
+func resolveSSHSettings(cfg *ssh_config.Config, alias string, over sshOverrides) (*sshSettings, error) {
 	get := func(key string) (string, error) {
 		v, err := cfg.Get(alias, key)
 		if err != nil {
@@ -102,19 +138,35 @@ func resolveSSHSettings(cfg *ssh_config.Config, alias string, opts SSHOptions) (
 	localUser := currentUserName()
 	s := &sshSettings{alias: alias}
 
-	for _, key := range []string{"ProxyJump", "ProxyCommand"} {
-		if v := must(get(key)); v != "" && !strings.EqualFold(v, "none") {
-			return nil, fmt.Errorf("ssh config for %s: %s is not supported by haadm; make the node directly reachable or use a VPN/port forward", alias, key)
+	// An explicit jump list replaces whatever proxy the ssh_config names,
+	// as `ssh -J` does. ProxyCommand would mean running a program haadm
+	// knows nothing about; ProxyJump covers bastions without it.
+	s.proxyJump = over.proxyJump
+	if s.proxyJump == "" {
+		jump, command := must(get("ProxyJump")), must(get("ProxyCommand"))
+		if command != "" && !strings.EqualFold(command, "none") && (jump == "" || strings.EqualFold(jump, "none")) {
+			return nil, fmt.Errorf("ssh config for %s: ProxyCommand is not supported by haadm (it runs no local programs to connect); "+
+				"use ProxyJump for bastions (ssh_config or --ssh-jump), or make the node directly reachable", alias)
 		}
+		s.proxyJump = jump
+	}
+	if strings.EqualFold(s.proxyJump, "none") {
+		s.proxyJump = ""
 	}
 
-	s.hostName = must(get("HostName"))
+	s.hostName = over.hostName
+	if s.hostName == "" {
+		s.hostName = must(get("HostName"))
+	}
 	if s.hostName == "" {
 		s.hostName = alias
 	}
 	s.hostName = expandTokens(s.hostName, map[byte]string{'h': alias, 'n': alias})
 
 	s.port = must(get("Port"))
+	if over.port != 0 {
+		s.port = strconv.Itoa(over.port)
+	}
 	if s.port == "" {
 		s.port = "22"
 	}
@@ -122,7 +174,7 @@ func resolveSSHSettings(cfg *ssh_config.Config, alias string, opts SSHOptions) (
 		return nil, fmt.Errorf("ssh config for %s: invalid Port %q", alias, s.port)
 	}
 
-	s.user = opts.User
+	s.user = over.user
 	if s.user == "" {
 		s.user = must(get("User"))
 	}
@@ -142,12 +194,17 @@ func resolveSSHSettings(cfg *ssh_config.Config, alias string, opts SSHOptions) (
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
-		for _, f := range strings.Fields(id) {
-			if strings.EqualFold(f, "none") {
-				continue
+	if over.identityFile != "" {
+		// A path from a flag is one path, spaces and all.
+		s.identityFiles = []string{expand(over.identityFile)}
+	} else {
+		for _, id := range ids {
+			for _, f := range strings.Fields(id) {
+				if strings.EqualFold(f, "none") {
+					continue
+				}
+				s.identityFiles = append(s.identityFiles, expand(f))
 			}
-			s.identityFiles = append(s.identityFiles, expand(f))
 		}
 	}
 	s.explicitIdentities = len(s.identityFiles) > 0
@@ -254,4 +311,92 @@ func expandHome(p, home string) string {
 		return filepath.Join(home, p[2:])
 	}
 	return p
+}
+
+// jumpSpec is one bastion of a ProxyJump list.
+type jumpSpec struct {
+	user string
+	host string // an ssh_config alias or an address
+	port int    // 0: the ssh_config's
+}
+
+// parseProxyJump parses "[user@]host[:port]" entries, comma separated, as
+// `ssh -J` and ssh_config's ProxyJump take them (ssh://user@host:port too).
+func parseProxyJump(spec string) ([]jumpSpec, error) {
+	var out []jumpSpec
+	for _, e := range strings.Split(spec, ",") {
+		e = strings.TrimSpace(e)
+		orig := e
+		e = strings.TrimPrefix(e, "ssh://")
+		var j jumpSpec
+		if i := strings.LastIndex(e, "@"); i >= 0 {
+			j.user, e = e[:i], e[i+1:]
+		}
+		j.host = e
+		if strings.HasPrefix(e, "[") && strings.HasSuffix(e, "]") {
+			j.host = e[1 : len(e)-1]
+		} else if strings.HasPrefix(e, "[") || strings.Count(e, ":") == 1 {
+			h, p, err := net.SplitHostPort(e)
+			if err != nil {
+				return nil, fmt.Errorf("ProxyJump %q: %q is not [user@]host[:port]", spec, orig)
+			}
+			n, err := strconv.Atoi(p)
+			if err != nil || n <= 0 || n > 65535 {
+				return nil, fmt.Errorf("ProxyJump %q: invalid port in %q", spec, orig)
+			}
+			j.host, j.port = h, n
+		}
+		if j.host == "" || strings.ContainsAny(j.host, " \t/") || (j.user == "" && strings.Contains(orig, "@")) {
+			return nil, fmt.Errorf("ProxyJump %q: %q is not [user@]host[:port]", spec, orig)
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// maxJumps bounds a chain, which a bastion whose own ProxyJump leads back
+// to itself would otherwise make endless.
+const maxJumps = 8
+
+// resolveJumps turns s's ProxyJump into the bastions to dial, first hop
+// first, each resolved through the ssh_config as OpenSSH does with
+// `ssh -J`: the spec's user and port win over the bastion's own settings,
+// and only the first bastion's own ProxyJump is followed (OpenSSH connects
+// to the later ones through the earlier ones, whatever their config says).
+// Node-wide options (--ssh-user, --ssh-key) are not applied to bastions,
+// again as with `ssh -J`.
+func resolveJumps(cfg *ssh_config.Config, s *sshSettings, depth int) ([]*sshSettings, error) {
+	if s.proxyJump == "" {
+		return nil, nil
+	}
+	specs, err := parseProxyJump(s.proxyJump)
+	if err != nil {
+		return nil, fmt.Errorf("ssh config for %s: %w", s.alias, err)
+	}
+	var hops []*sshSettings
+	for i, j := range specs {
+		over := sshOverrides{user: j.user, port: j.port}
+		if i > 0 {
+			over.proxyJump = "none"
+		}
+		h, err := resolveSSHSettings(cfg, j.host, over)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 && h.proxyJump != "" {
+			if depth+len(specs) >= maxJumps {
+				return nil, fmt.Errorf("ssh config for %s: more than %d ProxyJump hops (does a bastion's ProxyJump lead back to itself?)", s.alias, maxJumps)
+			}
+			before, err := resolveJumps(cfg, h, depth+len(specs))
+			if err != nil {
+				return nil, err
+			}
+			hops = append(hops, before...)
+		}
+		hops = append(hops, h)
+	}
+	if len(hops) > maxJumps {
+		return nil, fmt.Errorf("ssh config for %s: more than %d ProxyJump hops", s.alias, maxJumps)
+	}
+	return hops, nil
 }

@@ -21,6 +21,7 @@ const sshdPath = "/usr/sbin/sshd"
 // testSSHD is a real OpenSSH server on 127.0.0.1 with throwaway keys.
 type testSSHD struct {
 	dir      string
+	listen   string // the address sshd listens on, 127.0.0.1 unless told
 	port     int
 	hostKeys map[string]ssh.PublicKey // by ssh-keygen type: ed25519, ecdsa, rsa
 	userKey  string                   // private key file accepted by the server
@@ -64,11 +65,11 @@ func (s *testSSHD) waitSessions(want int) int {
 	return s.sessions()
 }
 
-func (s *testSSHD) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+func (s *testSSHD) addr() string { return net.JoinHostPort(s.listen, fmt.Sprint(s.port)) }
 
 // knownHostsLine is the known_hosts entry for one of the server's keys.
 func (s *testSSHD) knownHostsLine(keyType string) string {
-	return fmt.Sprintf("[127.0.0.1]:%d %s", s.port, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.hostKeys[keyType]))))
+	return fmt.Sprintf("[%s]:%d %s", s.listen, s.port, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.hostKeys[keyType]))))
 }
 
 func sshKeygen(t *testing.T, keyType, file, passphrase string) {
@@ -92,9 +93,9 @@ func readPub(t *testing.T, file string) ssh.PublicKey {
 	return pub
 }
 
-func freePort(t *testing.T) int {
+func freePort(t *testing.T, host string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +107,25 @@ func freePort(t *testing.T) int {
 // one a test usually puts into known_hosts.
 func startSSHD(t *testing.T, hostKeyTypes ...string) *testSSHD {
 	t.Helper()
+	return startSSHDWith(t, sshdConfig{hostKeyTypes: hostKeyTypes})
+}
+
+// sshdConfig is what a test changes about its sshd.
+type sshdConfig struct {
+	hostKeyTypes []string
+	listen       string // default 127.0.0.1
+	// extra lines for sshd_config (AllowTcpForwarding, PermitOpen,
+	// LogLevel...); sshd takes the first value it reads for a keyword,
+	// and these come first.
+	extra string
+}
+
+func startSSHDWith(t *testing.T, sc sshdConfig) *testSSHD {
+	t.Helper()
+	hostKeyTypes := sc.hostKeyTypes
+	if sc.listen == "" {
+		sc.listen = "127.0.0.1"
+	}
 	if _, err := os.Stat(sshdPath); err != nil {
 		t.Fatalf("%s not found (%v): install openssh-server, these tests need a real SSH server", sshdPath, err)
 	}
@@ -117,9 +137,10 @@ func startSSHD(t *testing.T, hostKeyTypes ...string) *testSSHD {
 		t.Fatalf("creating /run/sshd: %v", err)
 	}
 	dir := t.TempDir()
-	s := &testSSHD{dir: dir, hostKeys: map[string]ssh.PublicKey{}, logs: &syncBuffer{}}
+	s := &testSSHD{dir: dir, listen: sc.listen, hostKeys: map[string]ssh.PublicKey{}, logs: &syncBuffer{}}
 
 	var cfg strings.Builder
+	cfg.WriteString(sc.extra + "\n")
 	for _, typ := range hostKeyTypes {
 		f := filepath.Join(dir, "host_"+typ)
 		sshKeygen(t, typ, f, "")
@@ -137,10 +158,15 @@ func startSSHD(t *testing.T, hostKeyTypes ...string) *testSSHD {
 		t.Fatal(err)
 	}
 
-	s.port = freePort(t)
+	s.port = freePort(t, s.listen)
+	// The keys file is also served through AuthorizedKeysCommand, which
+	// sshd runs as root: a non-root test user could not read it in the
+	// test's private temporary directory.
 	fmt.Fprintf(&cfg, `Port %d
-ListenAddress 127.0.0.1
+ListenAddress %s
 AuthorizedKeysFile %s
+AuthorizedKeysCommand /bin/cat %s
+AuthorizedKeysCommandUser root
 PidFile %s
 PermitRootLogin yes
 StrictModes no
@@ -150,7 +176,7 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 AllowTcpForwarding yes
 LogLevel VERBOSE
-`, s.port, authFile, filepath.Join(dir, "sshd.pid"))
+`, s.port, s.listen, authFile, authFile, filepath.Join(dir, "sshd.pid"))
 	cfgFile := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
