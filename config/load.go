@@ -1,0 +1,75 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+// Load reads and checks the file at path; see Decode.
+func Load(path string) (*PromoteConfiguration, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	return Decode(path, b)
+}
+
+// Decode parses a PromoteConfiguration from YAML and checks it. Every
+// problem, an unknown or repeated field as well as a bad value, is listed
+// at once by its field path, each error prefixed with name.
+func Decode(name string, data []byte) (*PromoteConfiguration, error) {
+	// The version is checked first: a file of another version may well
+	// have other fields, and listing them as unknown would mislead.
+	var meta struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := yaml.Unmarshal(data, &meta); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if meta.APIVersion != APIVersion || meta.Kind != Kind {
+		return nil, fmt.Errorf("%s: apiVersion %q, kind %q is not a haadm configuration this haadm reads: want apiVersion: %s, kind: %s (haadm config print writes one)", name, meta.APIVersion, meta.Kind, APIVersion, Kind)
+	}
+	// YAMLToJSONStrict refuses repeated keys, which plain YAML decoding
+	// would resolve silently to the last one.
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	c := &PromoteConfiguration{}
+	strict, err := kjson.UnmarshalStrict(js, c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var problems []string
+	for _, e := range strict {
+		problems = append(problems, fieldProblem(e))
+	}
+	problems = append(problems, c.problems()...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%s: %d problem(s); nothing was changed:\n  - %s", name, len(problems), strings.Join(problems, "\n  - "))
+	}
+	return c, nil
+}
+
+// fieldProblem writes a strict decoding error, `unknown field "a.b"`, as
+// "a.b: unknown field", the way the value problems read.
+func fieldProblem(err error) string {
+	var fe kjson.FieldError
+	if !errors.As(err, &fe) {
+		return err.Error()
+	}
+	what := strings.TrimSuffix(fe.Error(), " "+strconv.Quote(fe.FieldPath()))
+	return fe.FieldPath() + ": " + what
+}
+
+// Marshal writes c as YAML that Decode reads back to the same c.
+func Marshal(c *PromoteConfiguration) ([]byte, error) {
+	return yaml.Marshal(c)
+}
