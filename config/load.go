@@ -1,9 +1,11 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -31,7 +33,7 @@ func Decode(name string, data []byte) (*PromoteConfiguration, error) {
 		Kind       string `json:"kind"`
 	}
 	if err := yaml.Unmarshal(data, &meta); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: want a YAML mapping with apiVersion: %s and kind: %s: %w", name, APIVersion, Kind, err)
 	}
 	if meta.APIVersion != APIVersion || meta.Kind != Kind {
 		return nil, fmt.Errorf("%s: apiVersion %q, kind %q is not a haadm configuration this haadm reads: want apiVersion: %s, kind: %s (haadm config print writes one)", name, meta.APIVersion, meta.Kind, APIVersion, Kind)
@@ -45,7 +47,7 @@ func Decode(name string, data []byte) (*PromoteConfiguration, error) {
 	c := &PromoteConfiguration{}
 	strict, err := kjson.UnmarshalStrict(js, c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %s", name, typeProblem(js, err))
 	}
 	var problems []string
 	for _, e := range strict {
@@ -67,6 +69,29 @@ func fieldProblem(err error) string {
 	}
 	what := strings.TrimSuffix(fe.Error(), " "+strconv.Quote(fe.FieldPath()))
 	return fe.FieldPath() + ": " + what
+}
+
+// typeProblem writes a value of the wrong type, such as a port in quotes,
+// as "loadBalancer.port: want a number, not a string". The strict decoder
+// keeps its error type internal, so the standard one, which names the field
+// path, decodes again to say which.
+func typeProblem(js []byte, err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(json.Unmarshal(js, &PromoteConfiguration{}), &te) || te.Field == "" {
+		return err.Error()
+	}
+	want := "a " + te.Type.String()
+	switch te.Type.Kind() {
+	case reflect.Slice:
+		want = "a list"
+	case reflect.Struct:
+		want = "a mapping"
+	case reflect.Int:
+		want = "a whole number"
+	case reflect.Bool:
+		want = "true or false"
+	}
+	return fmt.Sprintf("%s: want %s, found %s", te.Field, want, te.Value)
 }
 
 // Marshal writes c as YAML that Decode reads back to the same c.

@@ -5,8 +5,6 @@
 package config
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -38,8 +36,10 @@ type PromoteConfiguration struct {
 	// RemoveStaleLearners is --remove-stale-learners.
 	RemoveStaleLearners bool `json:"removeStaleLearners"`
 	SSH                 SSH  `json:"ssh"`
-	// Timeout is --timeout.
-	Timeout Duration `json:"timeout"`
+	// Timeout is --timeout, such as "45m". It is a string, not a
+	// time.Duration with its own decoding, so that a bad one is listed
+	// with the other problems by its field path.
+	Timeout string `json:"timeout"`
 }
 
 // LoadBalancer holds the --lb-* flags, --vip, --endpoint and --no-install.
@@ -81,12 +81,10 @@ type SSHNode struct {
 	ProxyJump    string `json:"proxyJump"`
 }
 
-// Duration is a time.Duration written as "45m", as --timeout takes it.
-type Duration time.Duration
-
-// String is "45m" rather than time's "45m0s", the way people write it.
-func (d Duration) String() string {
-	s := time.Duration(d).String()
+// FormatDuration writes d as --timeout takes it and people write it: "45m"
+// rather than time's "45m0s".
+func FormatDuration(d time.Duration) string {
+	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
 	}
@@ -96,23 +94,9 @@ func (d Duration) String() string {
 	return s
 }
 
-// MarshalJSON writes d as its String.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
-
-// UnmarshalJSON reads what time.ParseDuration reads; an empty string is 0.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration such as \"45m\" or \"1h30m\", in quotes")
-	}
-	if s == "" {
-		*d = 0
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"45m\" or \"1h30m\"", s)
-	}
-	*d = Duration(v)
-	return nil
+// TimeoutDuration is Timeout parsed; 0 when it is empty. Decode has
+// checked that it parses.
+func (c *PromoteConfiguration) TimeoutDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Timeout)
+	return d
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -71,8 +72,10 @@ func (c *PromoteConfiguration) problems() []string {
 	if c.Backup.Keep < 0 {
 		add("backup.keep", "%d: want how many of the newest backups to keep (originals are always kept)", c.Backup.Keep)
 	}
-	if c.Timeout < 0 {
-		add("timeout", "%s: want how long to wait before giving up, such as 45m", c.Timeout)
+	if c.Timeout != "" {
+		if d, err := time.ParseDuration(c.Timeout); err != nil || d <= 0 {
+			add("timeout", "%q is not how long to wait before giving up, such as 45m or 1h30m", c.Timeout)
+		}
 	}
 	seen = map[string]bool{}
 	for i, n := range c.SSH.Nodes {
