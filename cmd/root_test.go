@@ -91,7 +91,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"promote", "--nodes", "emei", "--no-such-flag"}, "unknown flag"},
 		{[]string{"status", "-o", "xml"}, "use table, json or yaml"},
 		{[]string{"promote", "--nodes", "emei", "--lb-node", "emei", "--skip-phases", "certz"}, "--skip-phases certz: no such phase"},
-		{[]string{"promote", "--nodes", "emei", "--lb-mode", "vrrp"}, `--lb-mode "vrrp": use external, node-local or none`},
+		{[]string{"promote", "--nodes", "emei", "--lb-mode", "vrrp"}, `--lb-mode "vrrp": use external, node-local, vip or none`},
 		{[]string{"--kubeconfig", missing, "promote", "--nodes", "emei", "--lb-node", "emei"}, "kubeconfig"},
 		{[]string{"phase", "etcdd"}, "unknown command"},
 	} {
