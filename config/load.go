@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	yaml3 "go.yaml.in/yaml/v3"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -94,7 +96,34 @@ func typeProblem(js []byte, err error) string {
 	return fmt.Sprintf("%s: want %s, found %s", te.Field, want, te.Value)
 }
 
-// Marshal writes c as YAML that Decode reads back to the same c.
+// Marshal writes c as YAML that Decode reads back to the same c, its
+// fields in the order the types declare them (apiVersion and kind first,
+// each group together) rather than sorted by name.
 func Marshal(c *PromoteConfiguration) ([]byte, error) {
-	return yaml.Marshal(c)
+	js, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	// JSON is YAML: read as a node tree it keeps encoding/json's order.
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(js, &doc); err != nil {
+		return nil, err
+	}
+	plain(&doc)
+	var b bytes.Buffer
+	enc := yaml3.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
+}
+
+// plain drops JSON's flow style and quotes; the encoder quotes again
+// only the strings that would read back as something else.
+func plain(n *yaml3.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		plain(c)
+	}
 }

@@ -21,12 +21,10 @@ const (
 type PromoteConfiguration struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
-	// Kubeconfig is --kubeconfig.
-	Kubeconfig string `json:"kubeconfig"`
-	// FirstMaster is --first-master.
-	FirstMaster string `json:"firstMaster"`
 	// Nodes is --nodes.
-	Nodes        []string     `json:"nodes"`
+	Nodes []string `json:"nodes"`
+	// FirstMaster is --first-master.
+	FirstMaster  string       `json:"firstMaster"`
 	LoadBalancer LoadBalancer `json:"loadBalancer"`
 	// CertSANs is --cert-sans.
 	CertSANs []string `json:"certSANs"`
@@ -36,6 +34,8 @@ type PromoteConfiguration struct {
 	// RemoveStaleLearners is --remove-stale-learners.
 	RemoveStaleLearners bool `json:"removeStaleLearners"`
 	SSH                 SSH  `json:"ssh"`
+	// Kubeconfig is --kubeconfig.
+	Kubeconfig string `json:"kubeconfig"`
 	// Timeout is --timeout, such as "45m". It is a string, not a
 	// time.Duration with its own decoding, so that a bad one is listed
 	// with the other problems by its field path.
