@@ -115,7 +115,7 @@ func endpoint(ep string) string {
 		return "is not HOST:PORT"
 	}
 	if port, err := strconv.Atoi(p); err != nil || !isPort(port) {
-		return fmt.Sprintf("has no port (1-65535) but %q", p)
+		return fmt.Sprintf("has port %q, want 1-65535", p)
 	}
 	if net.ParseIP(h) == nil && !dnsName(h) {
 		return fmt.Sprintf("has %q, neither an IP address nor a DNS name", h)
