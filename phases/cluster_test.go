@@ -154,7 +154,7 @@ func TestDiscover(t *testing.T) {
 		{
 			name:    "unknown --lb-mode",
 			s:       setup{Opts: Options{Nodes: []string{"emei"}, LBMode: "haproxy", LBNode: "emei"}},
-			wantErr: []string{`--lb-mode "haproxy": use external, node-local or none`},
+			wantErr: []string{`--lb-mode "haproxy": use external, node-local, vip or none`},
 		},
 		{
 			name:    "endpoint without a port",
