@@ -35,6 +35,7 @@ type promoteFlags struct {
 	skipBackup bool
 	keep       int
 	command    string
+	configFile string
 
 	removeStaleLearners bool
 }
@@ -45,7 +46,9 @@ func (f *promoteFlags) register(c *cobra.Command, uses phases.Uses) {
 	fl.StringVar(&f.backupDir, "backup-dir", "haadm-backups", "local directory for the backups (etcd snapshot and manifest, one folder per run)")
 	fl.IntVar(&f.keep, "keep-backups", phases.DefaultKeepBackups, "backups to keep in --backup-dir and on the nodes, besides the originals (the cluster before its promotion), which are never pruned")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print every file, certificate, manifest and object that would change, with diffs; change nothing")
-	_ = c.MarkFlagRequired("nodes")
+	// --nodes is required unless the file of --config names them, which
+	// runPhases checks once the file is read.
+	f.registerConfig(fl)
 	if uses&phases.UsesEndpoint != 0 {
 		fl.StringVar(&f.lbMode, "lb-mode", string(lb.ModeExternal), "external: the proxy on --lb-node (one machine: a single point of failure); node-local: on 127.0.0.1 of every node; vip: keepalived moves --vip between the masters, each running the proxy; none: your own LB answers at --endpoint")
 		fl.StringVar(&f.lbNode, "lb-node", "", "node that runs the layer-4 load balancer with --lb-mode external (default: the first of --nodes)")
@@ -93,7 +96,11 @@ func newPromoteCommand(g *globalFlags) *cobra.Command {
 		Long: "Checks everything first (preflight), takes a backup when there is work, then runs every phase in order: " + strings.Join(phases.Names(), ", ") + `.
 Each phase plans from what the cluster holds and only changes what is not done
 yet, so running promote again after a failure resumes it, and after success
-changes nothing.`,
+changes nothing.
+
+The flags can be kept in a file, -f haadm.yaml: flags given on the command
+line override it. ` + "`haadm config print`" + ` writes one; ` + exampleConfig + ` in haadm's
+source is an annotated example.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			list, err := phases.Select(f.skipPhases)
@@ -142,6 +149,12 @@ func newPhaseCommand(g *globalFlags) *cobra.Command {
 // runPhases wires flags, the log file, the API and SSH to phases.Execute,
 // under the cluster's lock unless it is a dry run.
 func runPhases(cmd *cobra.Command, g *globalFlags, f *promoteFlags, list []phases.Phase, name string) error {
+	if err := applyConfig(cmd, g, f); err != nil {
+		return err
+	}
+	if len(f.nodes) == 0 {
+		return fmt.Errorf("no nodes to promote: give --nodes emei,wudang, or nodes: in the file of --config")
+	}
 	opts, err := f.options(g)
 	if err == nil {
 		// Bad input is refused before the lock is taken (Discover checks
@@ -202,6 +215,7 @@ func sshOptions(g *globalFlags, log *phases.Progress) node.SSHOptions {
 		User:                  g.sshUser,
 		IdentityFile:          g.sshKey,
 		ProxyJump:             g.sshJump,
+		Nodes:                 g.sshNodes,
 		InsecureIgnoreHostKey: g.insecureIgnoreHostKey,
 		Timeout:               15 * time.Second,
 		Logf: func(format string, args ...any) {

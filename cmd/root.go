@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/haadm/haadm/node"
 )
 
 // globalFlags are shared by every command that talks to a cluster.
@@ -24,6 +26,8 @@ type globalFlags struct {
 	insecureIgnoreHostKey bool
 	firstMaster           string
 	breakLock             bool
+	// sshNodes are per-node SSH overrides; only a config file sets them.
+	sshNodes map[string]node.SSHNodeOptions
 }
 
 // ExitError carries an exit code for results that are not failures of haadm
@@ -87,6 +91,6 @@ that pointed at the first master.
 	pf.BoolVar(&g.insecureIgnoreHostKey, "insecure-ignore-host-key", false, "accept any SSH host key (do not use on production)")
 	pf.StringVar(&g.firstMaster, "first-master", "", "the existing control-plane node (default: the only node labelled control-plane)")
 	pf.BoolVar(&g.breakLock, "break-lock", false, "delete the cluster's haadm lock (kube-system/haadm-lock) whoever holds it, then take it: only when no other haadm runs against this cluster")
-	root.AddCommand(newPromoteCommand(g), newPhaseCommand(g), newStatusCommand(g), newRemoveCommand(g), newRollbackCommand(g), newRestoreCommand(g), newVersionCommand())
+	root.AddCommand(newPromoteCommand(g), newPhaseCommand(g), newStatusCommand(g), newRemoveCommand(g), newRollbackCommand(g), newRestoreCommand(g), newConfigCommand(g), newVersionCommand())
 	return root
 }

@@ -87,7 +87,7 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"promote"}, `required flag(s) "nodes" not set`},
+		{[]string{"promote"}, "no nodes to promote: give --nodes"},
 		{[]string{"promote", "--nodes", "emei", "--no-such-flag"}, "unknown flag"},
 		{[]string{"status", "-o", "xml"}, "use table, json or yaml"},
 		{[]string{"promote", "--nodes", "emei", "--lb-node", "emei", "--skip-phases", "certz"}, "--skip-phases certz: no such phase"},
