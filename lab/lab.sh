@@ -146,7 +146,7 @@ stage_kube_proxy() {
 
 write_node_files() {
   local n=$1 ip=$2 idx=$3 root=$STATE/nodes/$1/root
-  mkdir -p "$root"/{etc/kubernetes,etc/containerd,etc/cni/net.d,etc/ssh,root/.kube,var/log,tmp,run,etc/nginx}
+  mkdir -p "$root"/{etc/kubernetes,etc/containerd,etc/cni/net.d,etc/ssh,root/.kube,var/log,tmp,run,etc/nginx,etc/haproxy,etc/keepalived}
   chmod 1777 "$root/tmp"
   {
     echo "127.0.0.1 localhost"
@@ -200,9 +200,10 @@ Subsystem sftp internal-sftp
 MaxSessions 64
 MaxStartups 64:30:128
 EOF
-  # Each node gets the host's nginx configuration tree to start from, so an
-  # nginx installed "on the node" looks like a fresh Debian install.
+  # Each node gets the host's nginx and haproxy configuration trees to start
+  # from, so a proxy installed "on the node" looks like a fresh Debian install.
   [[ -f $root/etc/nginx/nginx.conf ]] || cp -a /etc/nginx/. "$root/etc/nginx/"
+  [[ -f $root/etc/haproxy/haproxy.cfg || ! -d /etc/haproxy ]] || cp -a /etc/haproxy/. "$root/etc/haproxy/"
   local ss
   for ss in /sys/fs/cgroup/*/; do
     [[ -L ${ss%/} ]] && continue

@@ -40,12 +40,12 @@ func main() {
 type nodeSpec struct{ name, ip, root, bin string }
 
 // dirs are bound per node: everything kubeadm, the kubelet, containerd, etcd,
-// sshd and nginx write, so three nodes share one machine without seeing each
+// sshd, nginx, haproxy and keepalived write, so three nodes share one machine without seeing each
 // other's state.
 var nodeDirs = []string{
 	"/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/var/lib/containerd",
 	"/etc/containerd", "/etc/cni/net.d", "/var/log", "/etc/ssh", "/root/.kube",
-	"/etc/nginx", "/var/lib/nginx", "/var/lib/haadm", "/var/backups/haadm", "/tmp", "/run",
+	"/etc/nginx", "/var/lib/nginx", "/etc/haproxy", "/etc/keepalived", "/var/lib/haadm", "/var/backups/haadm", "/tmp", "/run",
 }
 
 var nodeFiles = []string{"/etc/hosts", "/etc/resolv.conf"}
@@ -85,7 +85,7 @@ func setup(n nodeSpec) error {
 	if err := unix.Mount("", "/", "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("make-rshared /: %w", err)
 	}
-	for _, d := range []string{"/run/lab", "/run/sshd", "/var/log/lab", "/var/log/nginx"} {
+	for _, d := range []string{"/run/lab", "/run/sshd", "/run/haproxy", "/var/log/lab", "/var/log/nginx"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
@@ -116,6 +116,10 @@ func services() []*service {
 		// wrote its config (lab-kubelet exits early otherwise).
 		{name: "kubelet", argv: []string{"/usr/local/bin/lab-kubelet"}, ready: exists("/var/lib/kubelet/config.yaml")},
 		{name: "nginx", argv: []string{"/usr/sbin/nginx", "-g", "daemon off;"}, ready: enabled("nginx")},
+		// As Debian's units run them: haproxy in master-worker mode (it
+		// reloads on SIGUSR2), keepalived in the foreground.
+		{name: "haproxy", argv: []string{"/usr/sbin/haproxy", "-Ws", "-f", "/etc/haproxy/haproxy.cfg", "-p", "/run/haproxy.pid"}, ready: enabled("haproxy")},
+		{name: "keepalived", argv: []string{"/usr/sbin/keepalived", "--dont-fork", "--log-console", "-f", "/etc/keepalived/keepalived.conf"}, ready: enabled("keepalived")},
 	}
 }
 
