@@ -70,7 +70,7 @@ func Backup(ctx context.Context, c *Cluster) (*backup.Recorder, error) {
 		n := hosts[i]
 		paths := []string{"etc/kubernetes"}
 		if slices.Contains(c.LBNodes(), n) {
-			paths = append(paths, "etc/nginx")
+			paths = append(paths, lbPaths()...)
 		}
 		t0 := time.Now()
 		out, err := c.Host(n).Run(ctx, archiveScript(nodeDir, paths))
@@ -166,6 +166,10 @@ func reserve(root string, t time.Time) (string, time.Time, error) {
 	}
 	return "", t, fmt.Errorf("%s: no free backup directory name near %s", root, t.Format(backup.StampLayout))
 }
+
+// lbPaths are the load balancers' configuration trees, archived on the LB
+// nodes: whichever engine and keepalived they hold.
+func lbPaths() []string { return []string{"etc/nginx", "etc/haproxy", "etc/keepalived"} }
 
 // archiveScript archives paths (relative to /) to dir/etc.tgz, private to
 // root, and prints the paths that existed: a node without nginx has no

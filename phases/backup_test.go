@@ -36,7 +36,7 @@ func (f *fixture) respondArchives() {
 				return "", false, nil
 			}
 			out := "etc/kubernetes\n"
-			if strings.Contains(cmd, "etc/kubernetes etc/nginx &&") {
+			if strings.Contains(cmd, "etc/kubernetes etc/nginx etc/haproxy etc/keepalived &&") {
 				out += "etc/nginx\n"
 			}
 			return out, true, nil
@@ -114,7 +114,7 @@ func TestBackup(t *testing.T) {
 	for name := range f.fakes {
 		paths := "etc/kubernetes"
 		if name == "emei" {
-			paths += " etc/nginx"
+			paths += " etc/nginx etc/haproxy etc/keepalived"
 		}
 		want := "mkdir -p " + nodeDir + " && chmod 700 /var/backups/haadm " + nodeDir + " && umask 077 && tar -czf " + nodeDir + "/etc.tgz -C / --ignore-failed-read " + paths +
 			" && chmod 600 " + nodeDir + "/etc.tgz && for p in " + paths + "; do if [ -e \"/$p\" ]; then echo \"$p\"; fi; done"
@@ -142,7 +142,7 @@ func TestBackup(t *testing.T) {
 	sumHex := hex.EncodeToString(sum[:])
 	mustContain(t, f.console.String(), "[backup] shaolin: etcd snapshot ("+strconv.Itoa(len(snap))+" bytes, sha256 "+sumHex[:12]+") verified, kept in "+
 		local+" and shaolin:"+nodeDir+"; kept as the original")
-	mustContain(t, f.console.String(), "[backup] emei: /etc/kubernetes etc/nginx archived to "+nodeDir+"/etc.tgz (")
+	mustContain(t, f.console.String(), "[backup] emei: /etc/kubernetes etc/nginx etc/haproxy etc/keepalived archived to "+nodeDir+"/etc.tgz (")
 	// One command per node; the snapshot reaches shaolin in one stream.
 	for n := range f.fakes {
 		want := map[string]int{"Run": 1}
@@ -440,7 +440,7 @@ func TestBackupArchivesNginx(t *testing.T) {
 			runs := f.calls(n, node.CallRun)
 			if len(runs) != 1 || !strings.HasPrefix(runs[0], backupCmdPrefix) {
 				t.Errorf("%s ran %q", n, runs)
-			} else if strings.Contains(runs[0], " etc/kubernetes etc/nginx && ") {
+			} else if strings.Contains(runs[0], " etc/kubernetes etc/nginx etc/haproxy etc/keepalived && ") {
 				got = append(got, n)
 			}
 		}

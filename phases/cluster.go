@@ -101,7 +101,7 @@ type Cluster struct {
 	toPull map[string][]string
 	// toInstall are the load-balancer packages preflight found missing.
 	toInstall map[string][]string
-	mu     sync.Mutex
+	mu        sync.Mutex
 	// skipped are workers left out of this run (unreachable), with why.
 	skipped map[string]error
 	// prefetched is closed when the run's prefetch has finished.

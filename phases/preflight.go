@@ -132,8 +132,8 @@ type nodeFacts struct {
 	pkgMgr  string
 	// proxyActive, keepalivedActive: what systemctl says.
 	proxyActive, keepalivedActive bool
-	freeDisk    int64  // bytes free under /var/lib; 0 when unknown
-	resolved    string // what the endpoint's host name resolves to; "" when it does not
+	freeDisk                      int64  // bytes free under /var/lib; 0 when unknown
+	resolved                      string // what the endpoint's host name resolves to; "" when it does not
 }
 
 // resolveScript asks a node what the endpoint's host name resolves to;

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/haadm/haadm/backup"
 	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/etcdm"
+	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/manifests"
 	"github.com/haadm/haadm/node"
 )
@@ -294,8 +296,8 @@ func (r *restore) check(ctx context.Context) error {
 	// The paths go into the scripts that empty and unpack them.
 	for n, a := range r.m.Archives {
 		for _, p := range a.Paths {
-			if p != "etc/kubernetes" && p != "etc/nginx" {
-				return fmt.Errorf("the backup's manifest names %q in node %s's archive: haadm only restores etc/kubernetes and etc/nginx (nothing was changed)", p, n)
+			if p != "etc/kubernetes" && !slices.Contains(lbPaths(), p) {
+				return fmt.Errorf("the backup's manifest names %q in node %s's archive: haadm only restores etc/kubernetes and /%s (nothing was changed)", p, n, strings.Join(lbPaths(), ", /"))
 			}
 		}
 	}
@@ -525,10 +527,15 @@ func unpackScript(archive string, paths []string, stamp, data string, first, con
 	default:
 		lines = append(lines, `tar -xzf "$a" -C / etc/kubernetes/manifests`)
 	}
-	if slices.Contains(paths, "etc/nginx") {
-		// No nginx.conf then (nginx was no load balancer, or a rollback
-		// had stopped it): nginx cannot run on what came back.
-		lines = append(lines, "if systemctl is-active --quiet nginx; then if [ -f /etc/nginx/nginx.conf ]; then nginx -t && systemctl reload nginx; else systemctl stop nginx; fi; fi")
+	// Without its file (it was no load balancer then, or a rollback had
+	// stopped it) a service cannot run on what came back.
+	for _, e := range lb.Engines() {
+		if dir := strings.TrimPrefix(path.Dir(e.ConfPath()), "/"); slices.Contains(paths, dir) {
+			lines = append(lines, fmt.Sprintf("if systemctl is-active --quiet %[1]s; then if [ -f %[2]s ]; then %[3]s && systemctl reload %[1]s; else systemctl stop %[1]s; fi; fi", e.Service(), e.ConfPath(), e.CheckCommand(e.ConfPath())))
+		}
+	}
+	if slices.Contains(paths, "etc/keepalived") {
+		lines = append(lines, "if systemctl is-active --quiet keepalived; then if [ -f "+lb.KeepalivedConf+" ]; then systemctl reload keepalived; else systemctl stop keepalived; fi; fi")
 	}
 	return strings.Join(lines, "\n")
 }
