@@ -94,9 +94,9 @@ func haproxySections(conf []byte) map[string][][]string {
 
 // ParseHAProxyBackends returns the servers of the kube_apiserver backend.
 func ParseHAProxyBackends(conf []byte) ([]string, error) {
-	lines, ok := haproxySections(conf)["backend "+upstreamName]
+	lines, ok := haproxySections(conf)["backend "+UpstreamName]
 	if !ok {
-		return nil, fmt.Errorf("haproxy config: no backend %s (not written by haadm?)", upstreamName)
+		return nil, fmt.Errorf("haproxy config: no backend %s (not written by haadm?)", UpstreamName)
 	}
 	var out []string
 	for _, f := range lines {
@@ -108,21 +108,21 @@ func ParseHAProxyBackends(conf []byte) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("haproxy config: backend %s has no server", upstreamName)
+		return nil, fmt.Errorf("haproxy config: backend %s has no server", UpstreamName)
 	}
 	return out, nil
 }
 
 // ParseHAProxyListen returns the bind address of the kube_apiserver frontend.
 func ParseHAProxyListen(conf []byte) (string, error) {
-	lines, ok := haproxySections(conf)["frontend "+upstreamName]
+	lines, ok := haproxySections(conf)["frontend "+UpstreamName]
 	if !ok {
-		return "", fmt.Errorf("haproxy config: no frontend %s (not written by haadm?)", upstreamName)
+		return "", fmt.Errorf("haproxy config: no frontend %s (not written by haadm?)", UpstreamName)
 	}
 	for _, f := range lines {
 		if f[0] == "bind" && len(f) > 1 {
 			return f[1], nil
 		}
 	}
-	return "", fmt.Errorf("haproxy config: frontend %s has no bind", upstreamName)
+	return "", fmt.Errorf("haproxy config: frontend %s has no bind", UpstreamName)
 }

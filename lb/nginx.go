@@ -6,8 +6,9 @@ import (
 	"net"
 )
 
-// upstreamName is also what ParseNginxBackends looks for.
-const upstreamName = "kube_apiserver"
+// UpstreamName names the apiservers in every file haadm writes; status
+// and the parsers look for it.
+const UpstreamName = "kube_apiserver"
 
 // RenderNginx returns a complete nginx.conf that proxies TCP connections on
 // the listen address to the apiservers (stream module, no TLS termination:
@@ -37,7 +38,7 @@ func RenderNginx(cfg Config) ([]byte, error) {
 	fmt.Fprintf(&b, "stream {\n")
 	fmt.Fprintf(&b, "    # Passive health checks only (open-source nginx): a backend that\n")
 	fmt.Fprintf(&b, "    # fails max_fails connections within fail_timeout rests for fail_timeout.\n")
-	fmt.Fprintf(&b, "    upstream %s {\n", upstreamName)
+	fmt.Fprintf(&b, "    upstream %s {\n", UpstreamName)
 	for _, be := range c.Backends {
 		fmt.Fprintf(&b, "        server %s max_fails=%d fail_timeout=%s; # %s\n",
 			be.hostPort(), c.MaxFails, confDuration(c.FailTimeout), be.name())
@@ -45,7 +46,7 @@ func RenderNginx(cfg Config) ([]byte, error) {
 	fmt.Fprintf(&b, "    }\n\n")
 	fmt.Fprintf(&b, "    server {\n")
 	fmt.Fprintf(&b, "        listen %s;\n", net.JoinHostPort(c.ListenAddress, fmt.Sprint(c.ListenPort)))
-	fmt.Fprintf(&b, "        proxy_pass %s;\n", upstreamName)
+	fmt.Fprintf(&b, "        proxy_pass %s;\n", UpstreamName)
 	fmt.Fprintf(&b, "        # Give up on a dead apiserver quickly and try the next one.\n")
 	fmt.Fprintf(&b, "        proxy_connect_timeout %s;\n", confDuration(c.ConnectTimeout))
 	fmt.Fprintf(&b, "        proxy_next_upstream on;\n")

@@ -21,7 +21,7 @@ func ParseNginxBackends(conf []byte) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("nginx config: upstream %s has no server", upstreamName)
+		return nil, fmt.Errorf("nginx config: upstream %s has no server", UpstreamName)
 	}
 	return out, nil
 }
@@ -39,17 +39,17 @@ func ParseNginxListen(conf []byte) (string, error) {
 				continue
 			}
 			pass := srv.first("proxy_pass")
-			if pass == nil || len(pass.args) != 1 || pass.args[0] != upstreamName {
+			if pass == nil || len(pass.args) != 1 || pass.args[0] != UpstreamName {
 				continue
 			}
 			listen := srv.first("listen")
 			if listen == nil || len(listen.args) == 0 {
-				return "", fmt.Errorf("nginx config: line %d: server proxying to %s has no listen", srv.line, upstreamName)
+				return "", fmt.Errorf("nginx config: line %d: server proxying to %s has no listen", srv.line, UpstreamName)
 			}
 			return listen.args[0], nil
 		}
 	}
-	return "", fmt.Errorf("nginx config: no stream server proxies to %s", upstreamName)
+	return "", fmt.Errorf("nginx config: no stream server proxies to %s", UpstreamName)
 }
 
 func findNginxUpstream(conf []byte) (*directive, error) {
@@ -59,10 +59,10 @@ func findNginxUpstream(conf []byte) (*directive, error) {
 	}
 	for _, stream := range root.all("stream") {
 		for _, up := range stream.all("upstream") {
-			if len(up.args) == 1 && up.args[0] == upstreamName {
+			if len(up.args) == 1 && up.args[0] == UpstreamName {
 				return up, nil
 			}
 		}
 	}
-	return nil, fmt.Errorf("nginx config: no stream upstream %s (not written by haadm?)", upstreamName)
+	return nil, fmt.Errorf("nginx config: no stream upstream %s (not written by haadm?)", UpstreamName)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/internal/testkit"
 	"github.com/haadm/haadm/kubeadmcfg"
+	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 )
 
@@ -119,7 +120,7 @@ func haEnv(t *testing.T) *labEnv {
 			e.pods = append(e.pods, apiserverPod(t, name, ip))
 		}
 	}
-	e.hosts["emei"].SetFile(nginxConf, []byte(haadmNginxConf), 0o644)
+	e.hosts["emei"].SetFile(lb.EngineNginx.ConfPath(), []byte(haadmNginxConf), 0o644)
 	for _, n := range e.nodes {
 		n.Labels[controlplane.Label] = ""
 		n.Spec.Taints = []corev1.Taint{controlplane.Taint()}

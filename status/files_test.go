@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/haadm/haadm/controlplane"
+	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 )
 
@@ -29,8 +30,8 @@ func TestReadHostFiles(t *testing.T) {
 	if files[admin].err != nil || len(files[admin].data) != 0 {
 		t.Errorf("empty admin.conf: %+v", files[admin])
 	}
-	if !errors.Is(files[nginxConf].err, fs.ErrNotExist) {
-		t.Errorf("nginx.conf: %v", files[nginxConf].err)
+	if !errors.Is(files[lb.EngineNginx.ConfPath()].err, fs.ErrNotExist) {
+		t.Errorf("nginx.conf: %v", files[lb.EngineNginx.ConfPath()].err)
 	}
 	if len(files) != len(statusFiles()) {
 		t.Errorf("read %d files, want %d", len(files), len(statusFiles()))

@@ -12,15 +12,16 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/haadm/haadm/controlplane"
+	"github.com/haadm/haadm/lb"
 )
-
-// nginxConf is where haadm writes its load balancer's configuration.
-const nginxConf = "/etc/nginx/nginx.conf"
 
 // statusFiles are the files status reads on every node: which of them
 // matter depends on the node's role, known only later (see readHostFiles).
 func statusFiles() []string {
-	paths := []string{nginxConf}
+	var paths []string
+	for _, e := range lb.Engines() {
+		paths = append(paths, e.ConfPath())
+	}
 	for _, r := range controlplane.Kubeconfigs(true) {
 		paths = append(paths, kubeconfigPath(r.File))
 	}

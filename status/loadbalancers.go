@@ -11,10 +11,6 @@ import (
 	"github.com/haadm/haadm/lb"
 )
 
-// nginxMarker is the upstream name haadm gives the apiservers; an
-// nginx.conf without it is some other nginx, not a load balancer of ours.
-const nginxMarker = "kube_apiserver"
-
 // collectLBs reports every load balancer haadm wrote, each probed from its
 // own node (front and backends), plus the controlPlaneEndpoint when none
 // of them serves it.
@@ -28,11 +24,14 @@ func collectLBs(ctx context.Context, in *Inputs, t *topology, files map[string]f
 	var wg sync.WaitGroup
 	for i, n := range names {
 		wg.Go(func() {
-			r := files[n]()[nginxConf]
-			if r.err != nil || !bytes.Contains(r.data, []byte(nginxMarker)) {
-				return
+			// A file proxying to haadm's upstream name, of whichever
+			// engine runs there; without it, some other proxy of the node.
+			for _, e := range lb.Engines() {
+				if r := files[n]()[e.ConfPath()]; r.err == nil && bytes.Contains(r.data, []byte(lb.UpstreamName)) {
+					found[i] = proxyLB(ctx, in, t, n, e, r.data)
+					return
+				}
 			}
-			found[i] = nginxLB(ctx, in, t, n, r.data)
 		})
 	}
 	var endpoint *LoadBalancer
@@ -71,17 +70,17 @@ func collectLBs(ctx context.Context, in *Inputs, t *topology, files map[string]f
 	return rows
 }
 
-// nginxLB reads haadm's nginx.conf on node and probes the listener and
-// every backend from there.
-func nginxLB(ctx context.Context, in *Inputs, t *topology, node string, conf []byte) *LoadBalancer {
+// proxyLB reads haadm's configuration of engine e on node and probes the
+// listener and every backend from there.
+func proxyLB(ctx context.Context, in *Inputs, t *topology, node string, e lb.Engine, conf []byte) *LoadBalancer {
 	row := &LoadBalancer{Node: node, Backends: []Backend{}}
-	listen, err := lb.ParseNginxListen(conf)
+	listen, err := e.ParseListen(conf)
 	if err != nil {
 		row.Error = err.Error()
 		return row
 	}
 	row.Listen = listen
-	addrs, err := lb.ParseNginxBackends(conf)
+	addrs, err := e.ParseBackends(conf)
 	if err != nil {
 		row.Error = err.Error()
 	}
