@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,26 +42,48 @@ const (
 )
 
 // mode is the load-balancer layout under test, chosen by E2E_LB_MODE:
-// "external" (nginx on emei, the default) or "node-local" (nginx on
-// 127.0.0.1 of every node).
+// "external" (the proxy on emei, the default), "node-local" (on 127.0.0.1
+// of every node) or "vip" (on every master, behind keepalived's address
+// vipAddr); E2E_LB_ENGINE picks the proxy (nginx, the default, or haproxy).
 type mode struct {
 	name     string
+	engine   string
 	args     []string // promote flags
 	endpoint string   // the controlPlaneEndpoint haadm must set
 	sanIPs   []string // extra IP SANs every apiserver cert must carry
 	sanDNS   []string
 }
 
+// vipAddr is a free address on the lab's bridge.
+const vipAddr = "10.250.0.100"
+
 func lbMode(t *testing.T) mode {
-	switch m := os.Getenv("E2E_LB_MODE"); m {
-	case "", "external":
-		return mode{name: "external", args: []string{"--lb-node", lbNode}, endpoint: "10.250.0.12:8443", sanIPs: []string{"10.250.0.12"}, sanDNS: []string{"emei"}}
-	case "node-local":
-		return mode{name: "node-local", args: []string{"--lb-mode", "node-local"}, endpoint: "localhost:6444", sanIPs: []string{"127.0.0.1"}, sanDNS: []string{"localhost"}}
-	default:
-		t.Fatalf("E2E_LB_MODE=%q: want external or node-local", m)
-		return mode{}
+	engine := os.Getenv("E2E_LB_ENGINE")
+	if engine == "" {
+		engine = "nginx"
 	}
+	var m mode
+	switch name := os.Getenv("E2E_LB_MODE"); name {
+	case "", "external":
+		m = mode{name: "external", args: []string{"--lb-node", lbNode}, endpoint: "10.250.0.12:8443", sanIPs: []string{"10.250.0.12"}, sanDNS: []string{"emei"}}
+	case "node-local":
+		m = mode{name: "node-local", args: []string{"--lb-mode", "node-local"}, endpoint: "localhost:6444", sanIPs: []string{"127.0.0.1"}, sanDNS: []string{"localhost"}}
+	case "vip":
+		m = mode{name: "vip", args: []string{"--lb-mode", "vip", "--vip", vipAddr}, endpoint: vipAddr + ":8443", sanIPs: []string{vipAddr}}
+	default:
+		t.Fatalf("E2E_LB_MODE=%q: want external, node-local or vip", name)
+	}
+	m.engine = engine
+	m.args = append(m.args, "--lb-engine", engine)
+	return m
+}
+
+// lbConf is where the engine under test keeps haadm's configuration.
+func (m mode) lbConf() string {
+	if m.engine == "haproxy" {
+		return "/etc/haproxy/haproxy.cfg"
+	}
+	return "/etc/nginx/nginx.conf"
 }
 
 func (m mode) promote(extra ...string) []string {
@@ -119,6 +142,24 @@ func (l *lab) kube(t *testing.T, server string) kubernetes.Interface {
 		cfg.Host = server
 	}
 	cfg.Timeout = 5 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// freshKube is a client on a connection of its own, with a 2 s timeout:
+// a custom dialer keeps client-go from sharing a cached transport.
+func (l *lab) freshKube(t *testing.T, server string) kubernetes.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", l.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Host = server
+	cfg.Timeout = 2 * time.Second
+	cfg.Dial = (&net.Dialer{Timeout: time.Second}).DialContext
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -606,6 +647,23 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	if m.name == "vip" {
+		t.Run("one master holds the virtual address, the one with the highest priority", func(t *testing.T) {
+			var holders []string
+			for _, n := range []string{first, "emei", "wudang"} {
+				if strings.Contains(l.ssh(t, n, "ip -o addr show"), " "+vipAddr+"/") {
+					holders = append(holders, n)
+				}
+				if out := strings.TrimSpace(l.ssh(t, n, "systemctl is-active keepalived "+m.engine+" || true")); out != "active\nactive" {
+					t.Errorf("%s: keepalived and %s: %q, want both active", n, m.engine, out)
+				}
+			}
+			if !slices.Equal(holders, []string{first}) {
+				t.Errorf("the virtual address %s is held by %v, want %s alone", vipAddr, holders, first)
+			}
+		})
+	}
+
 	t.Run("status says ha", func(t *testing.T) {
 		r := l.run(t, "status")
 		l.metrics["status_ha_seconds"] = r.took.Seconds()
@@ -737,8 +795,8 @@ func TestE2E(t *testing.T) {
 			lbNodes = []string{"emei", "wudang", l.spare}
 		}
 		for _, n := range lbNodes {
-			if conf := l.ssh(t, n, "cat /etc/nginx/nginx.conf"); strings.Contains(conf, l.ips[first]+":") {
-				t.Errorf("nginx on %s still sends to %s", n, first)
+			if conf := l.ssh(t, n, "cat "+m.lbConf()); strings.Contains(conf, l.ips[first]+":") {
+				t.Errorf("%s on %s still sends to %s", m.engine, n, first)
 			}
 		}
 		again := l.run(t, "--kubeconfig", survivor, "remove", first, "--force")
@@ -923,8 +981,10 @@ func (l *lab) rollback(t *testing.T, stays string, workers []string) {
 		if out := l.ssh(t, w, "ls -A /etc/kubernetes/manifests 2>/dev/null; ls -A /var/lib/etcd 2>/dev/null; ls /etc/kubernetes/pki"); strings.TrimSpace(out) != "ca.crt" {
 			t.Errorf("%s keeps control-plane files after rollback: %q", w, out)
 		}
-		if out := l.ssh(t, w, "systemctl is-active nginx || true"); strings.TrimSpace(out) == "active" {
-			t.Errorf("nginx still runs on %s after rollback", w)
+		for _, svc := range []string{"nginx", "haproxy", "keepalived"} {
+			if out := l.ssh(t, w, "systemctl is-active "+svc+" || true"); strings.TrimSpace(out) == "active" {
+				t.Errorf("%s still runs on %s after rollback", svc, w)
+			}
 		}
 	}
 	cm, err := kc.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
@@ -1077,6 +1137,18 @@ func (l *lab) apiThroughLB(t *testing.T, m mode) (read func() error, write func(
 			func(name string) error { return kubectl("create configmap -n default " + name) }
 	}
 	viaLB := l.kube(t, "https://"+m.endpoint)
+	if m.name == "vip" {
+		// What the address's failover gives: a client's next connection.
+		// The ones the old holder carried die with it, whatever the LB.
+		return func() error {
+				_, err := l.freshKube(t, "https://"+m.endpoint).CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+				return err
+			}, func(name string) error {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
+				_, err := l.freshKube(t, "https://"+m.endpoint).CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+				return err
+			}
+	}
 	return func() error {
 			_, err := viaLB.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			return err
