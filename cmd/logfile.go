@@ -3,12 +3,18 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/haadm/haadm/phases"
 )
 
 // keepLogs is how many of its log files haadm keeps in its state
@@ -107,4 +113,17 @@ func failed(logF *os.File, logPath string, err error) error {
 	}
 	fmt.Fprintf(logF, "%s ERROR %v\n", time.Now().Format(time.RFC3339Nano), err)
 	return fmt.Errorf("%w\n(details: %s)", err, logPath)
+}
+
+// newProgress is the console and log of one command: -v levels, and
+// colour only on a terminal that wants it (NO_COLOR unset, TERM not dumb).
+func newProgress(cmd *cobra.Command, g *globalFlags, logF io.Writer) *phases.Progress {
+	console := cmd.ErrOrStderr()
+	p := phases.NewProgress(console, logF)
+	color := false
+	if f, ok := console.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		color = os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+	}
+	p.Console(g.verbose, color)
+	return p
 }

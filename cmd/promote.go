@@ -181,7 +181,7 @@ func runChanging(cmd *cobra.Command, g *globalFlags, logName, lockName string, d
 		return err
 	}
 	defer logF.Close()
-	log := phases.NewProgress(cmd.ErrOrStderr(), logF)
+	log := newProgress(cmd, g, logF)
 	kube, err := kubeClient(g)
 	if err != nil {
 		return failed(logF, logPath, err)

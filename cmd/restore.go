@@ -35,7 +35,7 @@ Every check runs before anything changes; a restore that stopped half way resume
 				return err
 			}
 			defer logF.Close()
-			log := phases.NewProgress(cmd.ErrOrStderr(), logF)
+			log := newProgress(cmd, g, logF)
 			run := func(ctx context.Context) error {
 				return phases.Restore(ctx, node.SSHDialer(sshOptions(g, log)), opts, log, cmd.OutOrStdout())
 			}

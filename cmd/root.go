@@ -26,6 +26,7 @@ type globalFlags struct {
 	insecureIgnoreHostKey bool
 	firstMaster           string
 	breakLock             bool
+	verbose               int
 	// sshNodes are per-node SSH overrides; only a config file sets them.
 	sshNodes map[string]node.SSHNodeOptions
 }
@@ -90,6 +91,7 @@ that pointed at the first master.
 	pf.DurationVar(&g.timeout, "timeout", 45*time.Minute, "give up after this long")
 	pf.BoolVar(&g.insecureIgnoreHostKey, "insecure-ignore-host-key", false, "accept any SSH host key (do not use on production)")
 	pf.StringVar(&g.firstMaster, "first-master", "", "the existing control-plane node (default: the only node labelled control-plane)")
+	pf.CountVarP(&g.verbose, "verbose", "v", "show on stderr what the log file has: -v each step's start and every wait, -vv the diffs and scripts too")
 	pf.BoolVar(&g.breakLock, "break-lock", false, "delete the cluster's haadm lock (kube-system/haadm-lock) whoever holds it, then take it: only when no other haadm runs against this cluster")
 	root.AddCommand(newPromoteCommand(g), newPhaseCommand(g), newStatusCommand(g), newRemoveCommand(g), newRollbackCommand(g), newRestoreCommand(g), newConfigCommand(g), newVersionCommand())
 	return root

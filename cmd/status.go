@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/haadm/haadm/node"
-	"github.com/haadm/haadm/phases"
 	"github.com/haadm/haadm/status"
 )
 
@@ -36,7 +35,7 @@ The JSON and YAML schema is documented in status/SCHEMA.md.`,
 			}
 			// status writes no log file; its warnings go to stderr,
 			// away from the report on stdout.
-			log := phases.NewProgress(cmd.ErrOrStderr(), io.Discard)
+			log := newProgress(cmd, g, io.Discard)
 			o := status.GatherOptions{
 				Dial:         node.SSHDialer(sshOptions(g, log)),
 				Extra:        nodes,

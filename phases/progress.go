@@ -3,6 +3,7 @@ package phases
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -16,6 +17,40 @@ type Progress struct {
 	detail  io.Writer
 	// applied is told each step the run applied (see OnApplied).
 	applied func(phase, node, what string)
+	// verbose shows on the console what otherwise only the log has: 1
+	// the starts and one-line details (waits), 2 the multi-line ones
+	// (diffs, scripts) too.
+	verbose int
+	// color marks phases, failures and warnings on the console.
+	color bool
+}
+
+// Console sets how much goes to the console, and whether in colour (for
+// a terminal only; the log file never has any).
+func (p *Progress) Console(verbose int, color bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.verbose, p.color = verbose, color
+}
+
+// ANSI colours: bold for the phase, red for failures, yellow for warnings.
+const (
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiYellow = "\x1b[33m"
+	ansiReset  = "\x1b[0m"
+)
+
+// paint colours a console line: its [phase] tag, a FAILED, a WARNING.
+func (p *Progress) paint(l string) string {
+	if !p.color {
+		return l
+	}
+	if i := strings.IndexByte(l, ']'); strings.HasPrefix(l, "[") && i > 0 {
+		l = ansiBold + l[:i+1] + ansiReset + l[i+1:]
+	}
+	l = strings.Replace(l, ": FAILED", ": "+ansiRed+"FAILED"+ansiReset, 1)
+	return strings.Replace(l, "WARNING", ansiYellow+"WARNING"+ansiReset, 1)
 }
 
 // OnApplied makes fn hear of every step applied from now on: the run's
@@ -64,7 +99,7 @@ func (p *Progress) Step(phase, node string, d time.Duration, msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := line(phase, node, msg, d)
-	fmt.Fprintln(p.console, l)
+	fmt.Fprintln(p.console, p.paint(l))
 	p.log(l)
 }
 
@@ -72,7 +107,11 @@ func (p *Progress) Step(phase, node string, d time.Duration, msg string) {
 func (p *Progress) Start(phase, node, msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.log(line(phase, node, "start: "+msg, 0))
+	l := line(phase, node, "start: "+msg, 0)
+	if p.verbose >= 1 {
+		fmt.Fprintln(p.console, p.paint(l))
+	}
+	p.log(l)
 }
 
 // Fail reports a failed step.
@@ -80,13 +119,18 @@ func (p *Progress) Fail(phase, node string, d time.Duration, msg string, err err
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := line(phase, node, msg+": FAILED", d)
-	fmt.Fprintln(p.console, l)
+	fmt.Fprintln(p.console, p.paint(l))
 	p.log(l + ": " + err.Error())
 }
 
-// Detail goes to the log file only.
+// Detail goes to the log file, and to the console with -v (-vv for
+// multi-line details).
 func (p *Progress) Detail(phase, node, msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.log(line(phase, node, msg, 0))
+	l := line(phase, node, msg, 0)
+	if p.verbose >= 2 || p.verbose == 1 && !strings.Contains(msg, "\n") {
+		fmt.Fprintln(p.console, p.paint(l))
+	}
+	p.log(l)
 }
