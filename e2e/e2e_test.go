@@ -90,6 +90,19 @@ func (m mode) promote(extra ...string) []string {
 	return append(m.promoteNodes("emei", "wudang"), extra...)
 }
 
+// defaulted drops --lb-node from args: haadm must choose the same node.
+func (m mode) defaulted(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--lb-node" {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
 func (m mode) promoteNodes(nodes ...string) []string {
 	return append([]string{"promote", "--nodes", strings.Join(nodes, ",")}, m.args...)
 }
@@ -451,7 +464,9 @@ func TestE2E(t *testing.T) {
 				}
 			}
 		})
-		r := l.run(t, m.promote()...)
+		// The external layout as the usage line types it: no --lb-node,
+		// emei being the first of --nodes.
+		r := l.run(t, m.defaulted(m.promote())...)
 		close(stop)
 		wg.Wait()
 		l.metrics["promote_seconds"] = r.took.Seconds()
@@ -460,6 +475,9 @@ func TestE2E(t *testing.T) {
 		t.Logf("promote took %s; API requests failed during promote: %d of %d", r.took.Round(time.Second), failed.Load(), total.Load())
 		if r.code != 0 {
 			t.Fatalf("promote: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if m.name == "external" && !strings.Contains(r.stderr, "nginx on emei (the first of --nodes") {
+			t.Errorf("promote without --lb-node does not say where the load balancer went:\n%s", r.stderr)
 		}
 		for _, phase := range []string{"[preflight]", "[backup]", "[certs]", "[host-files]", "[etcd]", "[control-plane]", "[mark]", "[lb]", "[kubelet]", "[cluster-config]"} {
 			if !strings.Contains(r.stderr, phase) {
@@ -804,7 +822,8 @@ func TestE2E(t *testing.T) {
 			t.Errorf("second remove: exit %d, want nothing to do\n%s", again.code, again.stderr)
 		}
 
-		r = l.run(t, append([]string{"--kubeconfig", survivor}, m.promoteNodes(l.spare)...)...)
+		// Without --lb-node, the load balancer stays where the endpoint is.
+		r = l.run(t, append([]string{"--kubeconfig", survivor}, m.defaulted(m.promoteNodes(l.spare))...)...)
 		l.metrics["promote_replacement_seconds"] = r.took.Seconds()
 		if r.code != 0 {
 			t.Fatalf("promote %s from the survivors: exit %d\n%s\n%s", l.spare, r.code, r.stdout, r.stderr)
