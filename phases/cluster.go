@@ -279,6 +279,9 @@ func (c *Cluster) resolveEndpoint() error {
 		_, err := lb.ParseMode(string(o.LBMode))
 		return err
 	}
+	if o.LBNode != "" && o.LBMode != lb.ModeExternal {
+		c.lbNote = fmt.Sprintf("WARNING: --lb-node %s is ignored with --lb-mode %s, which chooses where the proxies run", o.LBNode, o.LBMode)
+	}
 	for _, p := range controlPlanePorts(c.APIServerPort()) {
 		if o.LBPort == p.port || o.LBPort == controlplane.KubeletPort {
 			return fmt.Errorf("--lb-port %d is a port the control plane or the kubelet uses on a master; choose another (default 8443, 6444 node-local)", o.LBPort)
@@ -351,6 +354,9 @@ func (c *Cluster) LBSANs() (names []string, ips []net.IP) {
 	case lb.ModeNodeLocal:
 		add("localhost")
 		add("127.0.0.1")
+	case lb.ModeVIP:
+		// Clients may use the address whatever name the endpoint has.
+		add(c.Opts.VIP)
 	}
 	for _, s := range c.Opts.CertSANs {
 		add(s)
