@@ -97,7 +97,9 @@ build() {
 
 build_images() {
   local dir=$CACHE/images-$K8S_VERSION
-  [[ -f $dir/.done ]] && return
+  # The images hold the lab's own tools: a changed tool rebuilds them.
+  local stamp; stamp=$(cat "$CACHE/tools/lab-pause" "$CACHE/tools/lab-image" | sha256sum | cut -c1-16)
+  [[ -f $dir/.done && $(cat "$dir/.done") == "$stamp" ]] && return
   rm -rf "$dir"; mkdir -p "$dir"
   local kbin=$CACHE/k8s-$K8S_VERSION/bin ebin=$CACHE/etcd-$ETCD_VERSION/bin
   local ref stage
@@ -116,7 +118,7 @@ build_images() {
     "$CACHE/tools/lab-image" -rootfs "$stage" -tag "$ref" -out "$dir/$(echo "${ref##*/}" | tr ':' '_').tar" ${entry:+-entrypoint "$entry"}
     rm -rf "$stage"
   done < <("$kbin/kubeadm" config images list --kubernetes-version "$K8S_VERSION")
-  touch "$dir/.done"
+  echo "$stamp" > "$dir/.done"
 }
 
 # kube-proxy programs iptables: ship the host's xtables-nft-multi, the names
