@@ -327,9 +327,11 @@ MaxStartups 64:30:128
 EOF
 }
 
+# gate_pid: the recorded PID of the bastion's unshare, checked against its
+# command line (its last arguments are the gate's name and sshd_config).
 gate_pid() {
   local p; p=$(cat "$STATE/gate/pid" 2>/dev/null) || return 1
-  [[ -r /proc/$p/cmdline ]] && tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- "-f $STATE/gate/sshd_config" || return 1
+  [[ -r /proc/$p/cmdline ]] && tr '\0' ' ' < "/proc/$p/cmdline" | grep -q "^unshare .* $GATE $STATE/gate/sshd_config $" || return 1
   echo "$p"
 }
 
@@ -628,8 +630,7 @@ down() {
       local i; for ((i = 0; i < 50; i++)); do [[ -e /proc/$p ]] || break; sleep 0.1; done
     fi
   done
-  p=$(cat "$STATE/gate/pid" 2>/dev/null || true)
-  if [[ -n $p && -r /proc/$p/cmdline ]] && tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- "-f $STATE/gate/sshd_config"; then
+  if p=$(gate_pid); then
     kill -KILL "$p" 2>/dev/null || true
     local i; for ((i = 0; i < 50; i++)); do [[ -e /proc/$p ]] || break; sleep 0.1; done
   fi
