@@ -272,13 +272,22 @@ make_network() {
   fi
 }
 
+# close_fds closes every descriptor but stdin, stdout and stderr, for the
+# lab's long-running processes: a lock held on the lab (flock FILE lab.sh up)
+# must end with `up`, not live on in the nodes until `down`.
+close_fds() {
+  local fd
+  for fd in $(ls "/proc/$BASHPID/fd"); do ((fd > 2)) && eval "exec $fd>&-"; done
+  return 0
+}
+
 start_node() {
   local n=$1 ip; ip=$(node_ip "$n")
   if init_pid "$n" >/dev/null; then return; fi
   mkdir -p "$STATE/nodes/$n"
-  setsid nsenter --net="/run/netns/$(netns "$n")" -- \
+  (close_fds; exec setsid nsenter --net="/run/netns/$(netns "$n")" -- \
     unshare --mount --uts --ipc --pid --fork --kill-child --mount-proc --propagation private \
-    "$CACHE/tools/lab-init" "$n" "$ip" "$STATE/nodes/$n/root" "$STATE/bin" \
+    "$CACHE/tools/lab-init" "$n" "$ip" "$STATE/nodes/$n/root" "$STATE/bin") \
     > "$STATE/nodes/$n/init.log" 2>&1 < /dev/null &
   echo $! > "$STATE/nodes/$n/pid"
 }
@@ -337,10 +346,10 @@ gate_pid() {
 
 start_gate() {
   if gate_pid >/dev/null; then return; fi
-  setsid nsenter --net="/run/netns/$(netns $GATE)" -- \
+  (close_fds; exec setsid nsenter --net="/run/netns/$(netns $GATE)" -- \
     unshare --mount --uts --ipc --pid --fork --kill-child --mount-proc --propagation private \
     /bin/sh -c 'hostname "$0" && mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -m 0755 /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"' \
-    "$GATE" "$STATE/gate/sshd_config" > "$STATE/gate/sshd.log" 2>&1 < /dev/null &
+    "$GATE" "$STATE/gate/sshd_config") > "$STATE/gate/sshd.log" 2>&1 < /dev/null &
   echo $! > "$STATE/gate/pid"
 }
 
