@@ -558,7 +558,11 @@ up() {
     next_steps; return
   fi
   if [[ -d $STATE ]] || ip link show "$BRIDGE" >/dev/null 2>&1; then
-    log "found a stopped or half-built lab: removing it first"
+    if [[ -f $STATE/version && $(cat "$STATE/version") != "$(lab_version)" ]]; then
+      log "found a lab of another kind ($(cat "$STATE/version"), want $(lab_version)): removing it first"
+    else
+      log "found a stopped or half-built lab: removing it first"
+    fi
     down
   fi
   bash "$REPO/lab/deps.sh"
@@ -608,7 +612,7 @@ up() {
   if [[ $PROFILE != production ]]; then wait_for 300 "kube-proxy Running on every node" kube_proxy_running; fi
   if [[ $ACCESS == bastion ]]; then wait_for 30 "sshd on $GATE" gate_pid; fi
   lab_version > "$STATE/version"
-  local via=""; [[ $ACCESS == bastion ]] && via=" (SSH through $GATE as $LAB_USER only)"
+  local via=""; [[ $ACCESS == bastion ]] && via="(SSH through $GATE as $LAB_USER only)"
   log "lab up in $((SECONDS - t0))s: $(node_names | tr '\n' ' ')$via"
   next_steps
 }
@@ -677,7 +681,13 @@ down() {
 
 status() {
   resolve_version
-  if healthy; then log "lab is up and healthy"; kubectl_host get nodes -o wide; else log "lab is not up (or not healthy)"; return 1; fi
+  if healthy; then log "lab is up and healthy"; kubectl_host get nodes -o wide; return; fi
+  if [[ -f $STATE/version && $(cat "$STATE/version") != "$(lab_version)" ]]; then
+    log "the lab here is another kind ($(cat "$STATE/version"), asked for $(lab_version): set LAB_K8S_VERSION, LAB_NODES, LAB_PROFILE, LAB_ACCESS)"
+  else
+    log "lab is not up (or not healthy)"
+  fi
+  return 1
 }
 
 case ${1:-} in
