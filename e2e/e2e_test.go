@@ -119,7 +119,17 @@ type lab struct {
 	// spare is a fourth node (E2E_NODES=4, the lab's LAB_NODES): after
 	// shaolin is lost for good and removed, it is promoted in its place.
 	spare string
+	// bastion is the lab's bastion access (LAB_ACCESS=bastion, told by
+	// E2E_ACCESS): the nodes take SSH only through the bastion gate, as the
+	// non-root user lab, so the test's own commands run under sudo.
+	bastion bool
 }
+
+// The lab's bastion (LAB_ACCESS=bastion) and its one login user.
+const (
+	gateIP  = "10.250.0.2"
+	labUser = "lab"
+)
 
 func setup(t *testing.T) *lab {
 	t.Helper()
@@ -135,6 +145,13 @@ func setup(t *testing.T) *lab {
 	}
 	if os.Getenv("E2E_NODES") == "4" {
 		l.spare = "huashan"
+	}
+	switch a := os.Getenv("E2E_ACCESS"); a {
+	case "", "direct":
+	case "bastion":
+		l.bastion = true
+	default:
+		t.Fatalf("E2E_ACCESS=%q: want direct or bastion", a)
 	}
 	for _, f := range []string{l.haadm, l.kubeconfig, l.sshConfig} {
 		if _, err := os.Stat(f); err != nil {
@@ -180,14 +197,35 @@ func (l *lab) freshKube(t *testing.T, server string) kubernetes.Interface {
 	return cs
 }
 
-// ssh runs a command inside a node through the lab's ssh_config, as a user would.
+// ssh runs a command inside a node through the lab's ssh_config, as a user
+// would, as root.
 func (l *lab) ssh(t *testing.T, node, cmd string) string {
 	t.Helper()
-	out, err := exec.Command("ssh", "-F", l.sshConfig, node, cmd).CombinedOutput()
+	out, err := l.sshCmd(node, cmd).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ssh %s %q: %v\n%s", node, cmd, err, out)
 	}
 	return string(out)
+}
+
+// sshCmd is the ssh command running cmd as root on node: every inspection
+// of the test goes through it.
+func (l *lab) sshCmd(node, cmd string) *exec.Cmd {
+	return exec.Command("ssh", "-F", l.sshConfig, node, l.asRoot(cmd))
+}
+
+// asRoot is cmd as the remote shell must run it to run as root: unchanged
+// when the lab logs in as root, else under passwordless sudo.
+func (l *lab) asRoot(cmd string) string {
+	if !l.bastion {
+		return cmd
+	}
+	return "sudo -n sh -c " + shellQuote(cmd)
+}
+
+// shellQuote quotes s as one word for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 type result struct {
@@ -250,7 +288,7 @@ func (l *lab) checkEncrypted(t *testing.T, name string) {
 // healthyMembers counts healthy etcd members without failing the test:
 // it is polled while a member is down.
 func (l *lab) healthyMembers(node string) int {
-	out, _ := exec.Command("ssh", "-F", l.sshConfig, node, etcdctlFlags+"endpoint health --cluster 2>/dev/null").CombinedOutput()
+	out, _ := l.sshCmd(node, etcdctlFlags+"endpoint health --cluster 2>/dev/null").CombinedOutput()
 	return strings.Count(string(out), "is healthy")
 }
 
@@ -378,6 +416,30 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	if l.bastion {
+		t.Run("bastion: the nodes take SSH only through gate, as lab", func(t *testing.T) {
+			for n, ip := range l.ips {
+				if c, err := net.DialTimeout("tcp", ip+":22", 3*time.Second); err == nil {
+					c.Close()
+					t.Errorf("%s: a TCP connection to port 22 straight from this machine was accepted", n)
+				}
+				if out, err := exec.Command("ssh", "-F", l.sshConfig, "-o", "ProxyJump=none", "-o", "ConnectTimeout=5", n, "true").CombinedOutput(); err == nil {
+					t.Errorf("%s: ssh without the bastion got in\n%s", n, out)
+				}
+				if out, err := exec.Command("ssh", "-F", l.sshConfig, "-o", "User=root", n, "true").CombinedOutput(); err == nil {
+					t.Errorf("%s: root logged in through the bastion\n%s", n, out)
+				}
+				out, err := exec.Command("ssh", "-F", l.sshConfig, n, "id -un").CombinedOutput()
+				if err != nil || strings.TrimSpace(string(out)) != labUser {
+					t.Errorf("%s: ssh through the bastion logs in as %q (%v), want %s", n, out, err, labUser)
+				}
+				if got := strings.TrimSpace(l.ssh(t, n, "id -un")); got != "root" {
+					t.Errorf("%s: sudo -n runs as %q, want root", n, got)
+				}
+			}
+		})
+	}
+
 	t.Run("status on the single master", func(t *testing.T) {
 		r := l.run(t, "status")
 		l.metrics["status_single_master_seconds"] = r.took.Seconds()
@@ -485,6 +547,24 @@ func TestE2E(t *testing.T) {
 			}
 		}
 	})
+
+	if l.bastion {
+		// Root may not log in and lab only from gate: every SSH session
+		// haadm had (and the test's own) is lab's from gate in sshd's log.
+		t.Run("bastion: haadm logged in as lab through gate", func(t *testing.T) {
+			for n := range l.ips {
+				log := l.ssh(t, n, "cat /var/log/lab/sshd.log")
+				if !strings.Contains(log, "Accepted publickey for "+labUser+" from "+gateIP+" ") {
+					t.Errorf("%s: no SSH login of %s from the bastion in sshd's log", n, labUser)
+				}
+				for _, line := range strings.Split(log, "\n") {
+					if strings.Contains(line, "Accepted ") && !strings.Contains(line, " for "+labUser+" from "+gateIP+" ") {
+						t.Errorf("%s: a login that is not %s's from the bastion: %s", n, labUser, line)
+					}
+				}
+			}
+		})
+	}
 
 	t.Run("etcd has three started voters", func(t *testing.T) {
 		m := l.members(t, "wudang")
@@ -706,7 +786,7 @@ func TestE2E(t *testing.T) {
 			// next test needs every apiserver back.
 			waitFor(t, 3*time.Minute, "every apiserver ready again", func() bool {
 				for n, ip := range l.ips {
-					out, _ := exec.Command("ssh", "-F", l.sshConfig, n, "curl -sk --max-time 3 https://"+ip+":"+l.apiPort+"/readyz").CombinedOutput()
+					out, _ := l.sshCmd(n, "curl -sk --max-time 3 https://"+ip+":"+l.apiPort+"/readyz").CombinedOutput()
 					if strings.TrimSpace(string(out)) != "ok" {
 						return false
 					}
@@ -715,7 +795,7 @@ func TestE2E(t *testing.T) {
 			})
 		}()
 		waitFor(t, 2*time.Minute, "wudang's etcd down", func() bool {
-			out, _ := exec.Command("ssh", "-F", l.sshConfig, "wudang", "ss -Htln 'sport = :2379'").CombinedOutput()
+			out, _ := l.sshCmd("wudang", "ss -Htln 'sport = :2379'").CombinedOutput()
 			return strings.TrimSpace(string(out)) == ""
 		})
 		r := l.run(t, "status")
@@ -1045,7 +1125,7 @@ func (l *lab) faults(t *testing.T, m mode) {
 	}
 	kill := func(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
 	on := func(node, c string) func(*exec.Cmd) {
-		return func(*exec.Cmd) { _ = exec.Command("ssh", "-F", l.sshConfig, node, c).Run() }
+		return func(*exec.Cmd) { _ = l.sshCmd(node, c).Run() }
 	}
 	list := []fault{
 		{"SIGKILL in certs", "[certs] emei:", kill},
@@ -1146,7 +1226,7 @@ func (l *lab) apiThroughLB(t *testing.T, m mode) (read func() error, write func(
 	ctx := context.Background()
 	if m.name == "node-local" {
 		kubectl := func(args string) error {
-			out, err := exec.Command("ssh", "-F", l.sshConfig, lbNode, "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout=5s "+args).CombinedOutput()
+			out, err := l.sshCmd(lbNode, "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout=5s "+args).CombinedOutput()
 			if err != nil {
 				return fmt.Errorf("%v: %s", err, out)
 			}

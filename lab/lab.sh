@@ -16,6 +16,10 @@
 # audit policy and log, a scheduler configuration file, no kube-proxy and the
 # apiserver on port 7443, all set the kubeadm way at init (extraArgs and
 # extraVolumes in the ClusterConfiguration).
+# LAB_ACCESS: direct (default: root logs in to each node straight from the
+# host), or bastion: the nodes accept SSH only from the bastion "gate"
+# ($NET.2, a namespace running nothing but sshd), only for the non-root user
+# "lab" with passwordless sudo, and .lab/ssh_config jumps through gate.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,10 +31,16 @@ NODES_COUNT=${LAB_NODES:-3}
 PROFILE=${LAB_PROFILE:-plain}
 [[ $PROFILE == plain || $PROFILE == production ]] || { echo "[lab] error: LAB_PROFILE=$PROFILE: use plain or production" >&2; exit 1; }
 API_PORT=6443; [[ $PROFILE == production ]] && API_PORT=7443
+ACCESS=${LAB_ACCESS:-direct}
+[[ $ACCESS == direct || $ACCESS == bastion ]] || { echo "[lab] error: LAB_ACCESS=$ACCESS: use direct or bastion" >&2; exit 1; }
 NAMES=(shaolin emei wudang huashan kunlun kongtong qingcheng)
 BRIDGE=haadm0
 NET=10.250.0            # the lab's own /24; nodes have no default route
 HOST_IP=$NET.1
+GATE=gate GATE_IP=$NET.2 # the bastion (LAB_ACCESS=bastion)
+LAB_USER=lab            # bastion mode's login on gate and the nodes: passwordless sudo
+LAB_USER_GECOS="haadm lab"  # marks the user as the lab's: down removes only that one
+SUDOERS=/etc/sudoers.d/haadm-lab
 SERVICE_CIDR=10.96.0.0/12
 POD_CIDR=10.244.0.0/16
 
@@ -187,11 +197,16 @@ EOF
 EOF
   [[ -f $root/etc/ssh/ssh_host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -C "root@$n" -f "$root/etc/ssh/ssh_host_ed25519_key"
   cp "$STATE/ssh/id_ed25519.pub" "$root/etc/ssh/authorized_keys"
+  # Bastion mode: what an operator would have, root never logs in and the
+  # one user may come from the bastion only.
+  local login="PermitRootLogin prohibit-password"
+  [[ $ACCESS == bastion ]] && login="PermitRootLogin no
+AllowUsers $LAB_USER@$GATE_IP"
   cat > "$root/etc/ssh/sshd_config" <<EOF
 # lab node $n
 ListenAddress $ip
 HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
+$login
 AuthorizedKeysFile /etc/ssh/authorized_keys
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -239,21 +254,105 @@ make_network() {
     # fail before that. The route stays on the bridge: there is no default route.
     ip -n "$ns" route replace "$SERVICE_CIDR" dev eth0
   done
+  if [[ $ACCESS == bastion ]]; then
+    ip netns list | grep -qw "^$(netns $GATE)" || ip netns add "$(netns $GATE)"
+    ip link del hvethgate 2>/dev/null || true
+    ip link add hvethgate type veth peer name eth0 netns "$(netns $GATE)"
+    ip link set hvethgate master "$BRIDGE" up
+    ip -n "$(netns $GATE)" link set lo up
+    ip -n "$(netns $GATE)" addr replace "$GATE_IP/24" dev eth0
+    ip -n "$(netns $GATE)" link set eth0 up
+    # Each node's own firewall turns away SSH from anywhere but the bastion
+    # (kube-proxy adds its chains and leaves INPUT's rules alone).
+    for n in $(node_names); do
+      nsenter --net="/run/netns/$(netns "$n")" -- iptables -A INPUT -p tcp --dport 22 ! -s "$GATE_IP" -j REJECT --reject-with tcp-reset
+    done
+  fi
   # Node-to-node traffic crosses the host bridge: keep the host's firewall out of it.
   if [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
     iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
   fi
 }
 
+# close_fds closes every descriptor but stdin, stdout and stderr, for the
+# lab's long-running processes: a lock held on the lab (flock FILE lab.sh up)
+# must end with `up`, not live on in the nodes until `down`.
+close_fds() {
+  local fd
+  for fd in $(ls "/proc/$BASHPID/fd"); do ((fd > 2)) && eval "exec $fd>&-"; done
+  return 0
+}
+
 start_node() {
   local n=$1 ip; ip=$(node_ip "$n")
   if init_pid "$n" >/dev/null; then return; fi
   mkdir -p "$STATE/nodes/$n"
-  setsid nsenter --net="/run/netns/$(netns "$n")" -- \
+  (close_fds; exec setsid nsenter --net="/run/netns/$(netns "$n")" -- \
     unshare --mount --uts --ipc --pid --fork --kill-child --mount-proc --propagation private \
-    "$CACHE/tools/lab-init" "$n" "$ip" "$STATE/nodes/$n/root" "$STATE/bin" \
+    "$CACHE/tools/lab-init" "$n" "$ip" "$STATE/nodes/$n/root" "$STATE/bin") \
     > "$STATE/nodes/$n/init.log" 2>&1 < /dev/null &
   echo $! > "$STATE/nodes/$n/pid"
+}
+
+# The lab's user, for bastion mode: the nodes share the host's /etc (but for
+# the directories lab-init binds per node), so one useradd and one sudoers
+# file make it exist, with passwordless sudo, on every node. Its password
+# is "*", not useradd's "!": sshd without PAM takes "!" for a locked account.
+make_user() {
+  if ! id -u "$LAB_USER" >/dev/null 2>&1; then
+    useradd --create-home --shell /bin/bash --comment "$LAB_USER_GECOS" "$LAB_USER"
+  fi
+  [[ $(getent passwd "$LAB_USER" | cut -d: -f5) == "$LAB_USER_GECOS" ]] ||
+    die "user $LAB_USER exists and is not the lab's (its comment is not \"$LAB_USER_GECOS\"): remove it or pick another machine"
+  usermod --password '*' "$LAB_USER"
+  echo "$LAB_USER ALL=(ALL:ALL) NOPASSWD: ALL" > "$SUDOERS.tmp"
+  chmod 0440 "$SUDOERS.tmp"
+  visudo -cqf "$SUDOERS.tmp" || die "visudo rejects $SUDOERS.tmp"
+  mv "$SUDOERS.tmp" "$SUDOERS"
+}
+
+# The bastion: sshd alone in namespace haadm-gate, PID 1 of its own PID
+# namespace (it dies with the recorded unshare), with a private /run for its
+# privilege separation directory and its host key and config under $STATE/gate.
+write_gate_files() {
+  local d=$STATE/gate
+  mkdir -p "$d"
+  ssh-keygen -q -t ed25519 -N '' -C "root@$GATE" -f "$d/ssh_host_ed25519_key"
+  cp "$STATE/ssh/id_ed25519.pub" "$d/authorized_keys"
+  cat > "$d/sshd_config" <<EOF
+# lab bastion $GATE
+ListenAddress $GATE_IP
+HostKey $d/ssh_host_ed25519_key
+PermitRootLogin no
+AllowUsers $LAB_USER
+AuthorizedKeysFile $d/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+X11Forwarding no
+PidFile /run/sshd.pid
+MaxSessions 64
+MaxStartups 64:30:128
+EOF
+}
+
+# gate_pid: the recorded PID of the bastion's unshare, checked against its
+# command line (its last arguments are the gate's name and sshd_config).
+gate_pid() {
+  local p; p=$(cat "$STATE/gate/pid" 2>/dev/null) || return 1
+  [[ -r /proc/$p/cmdline ]] && tr '\0' ' ' < "/proc/$p/cmdline" | grep -q "^unshare .* $GATE $STATE/gate/sshd_config $" || return 1
+  echo "$p"
+}
+
+start_gate() {
+  if gate_pid >/dev/null; then return; fi
+  (close_fds; exec setsid nsenter --net="/run/netns/$(netns $GATE)" -- \
+    unshare --mount --uts --ipc --pid --fork --kill-child --mount-proc --propagation private \
+    /bin/sh -c 'hostname "$0" && mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -m 0755 /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"' \
+    "$GATE" "$STATE/gate/sshd_config") > "$STATE/gate/sshd.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/gate/pid"
 }
 
 wait_for() { # wait_for SECONDS WHAT CMD...
@@ -380,6 +479,10 @@ write_access_files() {
   for n in $(node_names); do
     echo "$n,$(node_ip "$n") $(cut -d' ' -f1,2 "$STATE/nodes/$n/root/etc/ssh/ssh_host_ed25519_key.pub")" >> "$STATE/ssh/known_hosts"
   done
+  if [[ $ACCESS == bastion ]]; then
+    echo "$GATE,$GATE_IP $(cut -d' ' -f1,2 "$STATE/gate/ssh_host_ed25519_key.pub")" >> "$STATE/ssh/known_hosts"
+    write_bastion_ssh_config; return
+  fi
   {
     echo "# haadm lab: ssh -F $OUT/ssh_config NODE CMD"
     for n in $(node_names); do
@@ -398,12 +501,38 @@ EOF
   } > "$OUT/ssh_config"
 }
 
+write_bastion_ssh_config() {
+  local n
+  {
+    echo "# haadm lab: ssh -F $OUT/ssh_config NODE CMD, through the bastion $GATE as $LAB_USER (sudo -n for root)"
+    for n in "$GATE" $(node_names); do
+      echo "Host $n"
+      if [[ $n == "$GATE" ]]; then echo "  HostName $GATE_IP"; else echo "  HostName $(node_ip "$n")"; fi
+      echo "  User $LAB_USER"
+      [[ $n == "$GATE" ]] || echo "  ProxyJump $GATE"
+      cat <<EOF
+  IdentityFile $STATE/ssh/id_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $STATE/ssh/known_hosts
+  StrictHostKeyChecking yes
+  LogLevel ERROR
+  BatchMode yes
+EOF
+    done
+  } > "$OUT/ssh_config"
+}
+
 kubectl_host() { "$CACHE/k8s-$K8S_VERSION/bin/kubectl" --kubeconfig "$OUT/kubeconfig" "$@"; }
 
+# lab_version is what $STATE/version records: what `up` built, so a lab of
+# another version, size, profile or access mode is rebuilt.
+lab_version() { echo "$K8S_VERSION $NODES_COUNT $PROFILE $ACCESS"; }
+
 healthy() {
-  [[ -f $STATE/version && $(cat "$STATE/version") == "$K8S_VERSION $NODES_COUNT $PROFILE" ]] || return 1
+  [[ -f $STATE/version && $(cat "$STATE/version") == "$(lab_version)" ]] || return 1
   local n
   for n in $(node_names); do init_pid "$n" >/dev/null || return 1; done
+  if [[ $ACCESS == bastion ]]; then gate_pid >/dev/null || return 1; fi
   [[ -f $OUT/kubeconfig ]] || return 1
   local ready
   ready=$(kubectl_host get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l) || return 1
@@ -427,11 +556,15 @@ up() {
   check_machine
   resolve_version
   if healthy; then
-    log "lab is up and healthy ($K8S_VERSION, $NODES_COUNT nodes, $PROFILE); nothing to do"
+    log "lab is up and healthy ($K8S_VERSION, $NODES_COUNT nodes, $PROFILE, $ACCESS access); nothing to do"
     next_steps; return
   fi
   if [[ -d $STATE ]] || ip link show "$BRIDGE" >/dev/null 2>&1; then
-    log "found a stopped or half-built lab: removing it first"
+    if [[ -f $STATE/version && $(cat "$STATE/version") != "$(lab_version)" ]]; then
+      log "found a lab of another kind ($(cat "$STATE/version"), want $(lab_version)): removing it first"
+    else
+      log "found a stopped or half-built lab: removing it first"
+    fi
     down
   fi
   bash "$REPO/lab/deps.sh"
@@ -443,6 +576,10 @@ up() {
     "$REPO/lab/files/systemctl" "$REPO/lab/files/lab-kubelet" "$STATE/bin/"
   ssh-keygen -q -t ed25519 -N '' -C haadm-lab -f "$STATE/ssh/id_ed25519"
   make_network
+  if [[ $ACCESS == bastion ]]; then
+    log "bastion $GATE ($GATE_IP): only sshd; the nodes accept SSH from it only, for $LAB_USER"
+    make_user; write_gate_files; start_gate
+  fi
   local n
   for n in $(node_names); do write_node_files "$n" "$(node_ip "$n")" "$(node_index "$n")"; done
   for n in $(node_names); do start_node "$n"; done
@@ -475,16 +612,19 @@ up() {
   write_access_files
   wait_for 300 "all nodes Ready" all_ready
   if [[ $PROFILE != production ]]; then wait_for 300 "kube-proxy Running on every node" kube_proxy_running; fi
-  echo "$K8S_VERSION $NODES_COUNT $PROFILE" > "$STATE/version"
-  log "lab up in $((SECONDS - t0))s: $(node_names | tr '\n' ' ')"
+  if [[ $ACCESS == bastion ]]; then wait_for 30 "sshd on $GATE" gate_pid; fi
+  lab_version > "$STATE/version"
+  local via=""; [[ $ACCESS == bastion ]] && via="(SSH through $GATE as $LAB_USER only)"
+  log "lab up in $((SECONDS - t0))s: $(node_names | tr '\n' ' ')$via"
   next_steps
 }
 
 next_steps() {
+  local sudo=""; [[ $ACCESS == bastion ]] && sudo="sudo -n "
   cat >&2 <<EOF
 
   kubectl --kubeconfig $OUT/kubeconfig get nodes
-  ssh -F $OUT/ssh_config emei hostname
+  ssh -F $OUT/ssh_config emei ${sudo}hostname
   bin/haadm --kubeconfig $OUT/kubeconfig --ssh-config $OUT/ssh_config status
   bin/haadm --kubeconfig $OUT/kubeconfig --ssh-config $OUT/ssh_config promote --nodes emei,wudang --lb-node emei
   make lab-down     # remove it all
@@ -505,10 +645,14 @@ down() {
       local i; for ((i = 0; i < 50; i++)); do [[ -e /proc/$p ]] || break; sleep 0.1; done
     fi
   done
+  if p=$(gate_pid); then
+    kill -KILL "$p" 2>/dev/null || true
+    local i; for ((i = 0; i < 50; i++)); do [[ -e /proc/$p ]] || break; sleep 0.1; done
+  fi
   local ns
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^haadm-' || true); do ip netns del "$ns" || true; done
   local l
-  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^hveth[0-9]+$' || true); do
+  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^hveth([0-9]+|gate)$' || true); do
     ip link del "$l" 2>/dev/null || true
   done
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
@@ -529,12 +673,23 @@ down() {
     rm -rf "$STATE"
   fi
   rm -rf "$OUT"
+  rm -f "$SUDOERS" "$SUDOERS.tmp"
+  # The bastion's user, if the lab made it (its processes died with the nodes).
+  if [[ $(getent passwd "$LAB_USER" | cut -d: -f5) == "$LAB_USER_GECOS" ]]; then
+    userdel --remove "$LAB_USER" 2>/dev/null || userdel "$LAB_USER" || log "warning: cannot remove user $LAB_USER"
+  fi
   log "lab removed"
 }
 
 status() {
   resolve_version
-  if healthy; then log "lab is up and healthy"; kubectl_host get nodes -o wide; else log "lab is not up (or not healthy)"; return 1; fi
+  if healthy; then log "lab is up and healthy"; kubectl_host get nodes -o wide; return; fi
+  if [[ -f $STATE/version && $(cat "$STATE/version") != "$(lab_version)" ]]; then
+    log "the lab here is another kind ($(cat "$STATE/version"), asked for $(lab_version): set LAB_K8S_VERSION, LAB_NODES, LAB_PROFILE, LAB_ACCESS)"
+  else
+    log "lab is not up (or not healthy)"
+  fi
+  return 1
 }
 
 case ${1:-} in
