@@ -51,15 +51,18 @@ demo: lab
 	$(HAADM_LAB) promote --nodes emei,wudang
 	$(HAADM_LAB) status
 
-# End to end, once per load-balancer layout (external nginx, node-local) and
-# on the older minor, each on a fresh single-master lab: assertions, promote,
-# failover; the lab is removed at the end.
+# End to end, CI's set (lab/e2e.sh): external nginx on 4 nodes (remove,
+# replace, rollback, restore), node-local on the production profile (an
+# interrupted promote, faults), and the older minor through the bastion as a
+# sudo user with haproxy behind a virtual address; each on a fresh
+# single-master lab, the lab removed at the end.
 e2e: build
 	bash lab/e2e.sh
 
-# Every scenario, CI's and the longer ones: both layouts on both profiles.
+# Every scenario, CI's and the longer ones: every layout on both profiles,
+# both engines, both access modes, every fault.
 e2e-all: build
-	E2E_FAULTS=all E2E_RUNS="v1.36.3:external:plain:4 v1.36.3:node-local:production v1.35:external v1.36.3:node-local v1.36.3:external:production:4" bash lab/e2e.sh
+	E2E_FAULTS=all E2E_RUNS="v1.36.3:external:plain:4 v1.36.3:node-local:production v1.35:vip:plain:3:bastion:haproxy v1.35:external v1.36.3:external:production:4 v1.36.3:vip:production:3:direct:nginx v1.36.3:node-local:production:3:bastion:haproxy" bash lab/e2e.sh
 
 check: test e2e
 
