@@ -32,8 +32,9 @@ type Config struct {
 	// /etc/nginx/modules-enabled: loading it twice is a fatal error.
 	NginxStreamModule string
 
-	// ConnectTimeout defaults to 2s so that a dead apiserver is skipped
-	// quickly in favour of the next one.
+	// ConnectTimeout defaults to 1s so that a dead apiserver is skipped
+	// quickly in favour of the next one (kubespray's node-local nginx uses
+	// 1s too): on the masters' network a live one answers in milliseconds.
 	ConnectTimeout time.Duration
 	// ProxyTimeout is the idle timeout of a proxied connection; it defaults to
 	// 10m because watches stay open, idle, for minutes.
@@ -56,7 +57,7 @@ type Config struct {
 const (
 	APIServerPort         = 6443
 	DefaultNodeLocalPort  = 6444
-	DefaultConnectTimeout = 2 * time.Second
+	DefaultConnectTimeout = time.Second
 	DefaultProxyTimeout   = 10 * time.Minute
 	DefaultMaxFails       = 2
 	DefaultFailTimeout    = 10 * time.Second
