@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -100,7 +101,8 @@ func ParseHAProxyBackends(conf []byte) ([]string, error) {
 	}
 	var out []string
 	for _, f := range lines {
-		if f[0] == "server" {
+		// The unchecked backup twins are the same apiservers.
+		if f[0] == "server" && !slices.Contains(f, "backup") {
 			if len(f) < 3 {
 				return nil, fmt.Errorf("haproxy config: server %v without an address", f[1:])
 			}

@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// unchecked names the backup twin of each server.
+const unchecked = "-unchecked"
+
 // fastInter is a quarter of the check interval, at least 100ms.
 func fastInter(inter time.Duration) time.Duration {
 	return max(inter/4, 100*time.Millisecond)
@@ -67,6 +70,13 @@ func RenderHAProxy(cfg Config) ([]byte, error) {
 		confDuration(c.CheckInterval), confDuration(fastInter(c.CheckInterval)), c.Rise, c.Fall)
 	for _, be := range c.Backends {
 		fmt.Fprintf(&b, "    server %s %s\n", be.name(), be.hostPort())
+	}
+	fmt.Fprintf(&b, "    # While etcd elects a leader every /readyz fails at once, and with\n")
+	fmt.Fprintf(&b, "    # every server down haproxy would drop every client: the same\n")
+	fmt.Fprintf(&b, "    # apiservers, unchecked, carry the traffic until one is ready again.\n")
+	fmt.Fprintf(&b, "    option allbackups\n")
+	for _, be := range c.Backends {
+		fmt.Fprintf(&b, "    server %s%s %s backup no-check\n", be.name(), unchecked, be.hostPort())
 	}
 	return b.Bytes(), nil
 }
