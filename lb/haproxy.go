@@ -62,11 +62,12 @@ func RenderHAProxy(cfg Config) ([]byte, error) {
 	fmt.Fprintf(&b, "    option redispatch 1\n")
 	fmt.Fprintf(&b, "    option httpchk GET /readyz\n")
 	fmt.Fprintf(&b, "    http-check expect status 200\n")
-	fmt.Fprintf(&b, "    # Cutting sessions of a server marked down makes clients re-open\n")
-	fmt.Fprintf(&b, "    # their watches on a healthy one instead of waiting for a timeout.\n")
+	fmt.Fprintf(&b, "    # Sessions of a server marked down are left alone: while etcd elects\n")
+	fmt.Fprintf(&b, "    # a leader every server is, and cutting them broke requests that\n")
+	fmt.Fprintf(&b, "    # the apiserver was about to answer. A dead one's die with it.\n")
 	fmt.Fprintf(&b, "    # After a first failed check, checks come every fastinter: a dead\n")
 	fmt.Fprintf(&b, "    # apiserver is out within inter + fall x fastinter.\n")
-	fmt.Fprintf(&b, "    default-server check check-ssl verify none inter %s fastinter %s rise %d fall %d on-marked-down shutdown-sessions\n",
+	fmt.Fprintf(&b, "    default-server check check-ssl verify none inter %s fastinter %s rise %d fall %d\n",
 		confDuration(c.CheckInterval), confDuration(fastInter(c.CheckInterval)), c.Rise, c.Fall)
 	for _, be := range c.Backends {
 		fmt.Fprintf(&b, "    server %s %s\n", be.name(), be.hostPort())
