@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/haadm/haadm/config"
+	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 	"github.com/haadm/haadm/phases"
 )
@@ -102,7 +104,7 @@ func effectiveConfig(g *globalFlags, f *promoteFlags) (*config.PromoteConfigurat
 		FirstMaster: g.firstMaster,
 		Nodes:       list(opts.Nodes),
 		LoadBalancer: config.LoadBalancer{
-			Mode: string(opts.LBMode), Engine: string(opts.LBEngine), Node: opts.LBNode, Port: port,
+			Mode: string(cmp.Or(opts.LBMode, lb.ModeExternal)), Engine: string(opts.LBEngine), Node: opts.LBNode, Port: port,
 			VIP: opts.VIP, Endpoint: opts.Endpoint, NoInstall: opts.NoInstall,
 		},
 		CertSANs:            list(opts.CertSANs),

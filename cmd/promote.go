@@ -50,7 +50,7 @@ func (f *promoteFlags) register(c *cobra.Command, uses phases.Uses) {
 	// runPhases checks once the file is read.
 	f.registerConfig(fl)
 	if uses&phases.UsesEndpoint != 0 {
-		fl.StringVar(&f.lbMode, "lb-mode", string(lb.ModeExternal), "external: the proxy on --lb-node (one machine: a single point of failure); node-local: on 127.0.0.1 of every node; vip: keepalived moves --vip between the masters, each running the proxy; none: your own LB answers at --endpoint")
+		fl.StringVar(&f.lbMode, "lb-mode", "", "default: the layout the cluster's endpoint already has, else external. external: the proxy on --lb-node (one machine: a single point of failure); node-local: on 127.0.0.1 of every node; vip: keepalived moves --vip between the masters, each running the proxy; none: your own LB answers at --endpoint")
 		fl.StringVar(&f.lbNode, "lb-node", "", "node that runs the layer-4 load balancer with --lb-mode external (default: the first of --nodes)")
 		fl.StringVar(&f.lbEngine, "lb-engine", string(lb.EngineNginx), "the proxy: nginx (stream module, passive checks) or haproxy (active /readyz checks)")
 		fl.StringVar(&f.vip, "vip", "", "with --lb-mode vip: the free address on the masters' subnet that keepalived moves between them")
@@ -66,7 +66,9 @@ func (f *promoteFlags) register(c *cobra.Command, uses phases.Uses) {
 }
 
 func (f *promoteFlags) options(g *globalFlags) (phases.Options, error) {
-	mode := lb.ModeExternal
+	// No --lb-mode is not external: a cluster that has an endpoint keeps
+	// the layout it has (see phases' resolveEndpoint).
+	var mode lb.Mode
 	if f.lbMode != "" {
 		var err error
 		if mode, err = lb.ParseMode(f.lbMode); err != nil {

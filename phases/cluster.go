@@ -27,7 +27,8 @@ type Options struct {
 	Nodes []string
 	// FirstMaster is the existing control-plane node; found from labels when empty.
 	FirstMaster string
-	// LBMode is the load-balancer layout; empty means lb.ModeExternal.
+	// LBMode is the load-balancer layout; empty means the one the
+	// cluster's endpoint has, else lb.ModeExternal.
 	LBMode lb.Mode
 	// LBNode runs nginx in lb.ModeExternal mode.
 	LBNode string
@@ -237,8 +238,8 @@ func (c *Cluster) readFacts(ctx context.Context) error {
 
 func (c *Cluster) resolveEndpoint() error {
 	o := &c.Opts
-	if o.LBMode == "" {
-		o.LBMode = lb.ModeExternal
+	if err := c.keepLayout(); err != nil {
+		return err
 	}
 	if o.LBPort == 0 {
 		o.LBPort = o.LBMode.DefaultPort()
@@ -247,6 +248,9 @@ func (c *Cluster) resolveEndpoint() error {
 	case lb.ModeExternal:
 		if o.LBNode == "" {
 			o.LBNode = c.defaultLBNode()
+			if o.LBNode == "" && c.Facts.ControlPlaneEndpoint != "" {
+				return fmt.Errorf("the cluster's endpoint is %s, no node's address: --lb-mode external would move it to one node; name it with --lb-node, or keep the layout (--lb-mode vip --vip ADDRESS, or --lb-mode none --endpoint %s)", c.Facts.ControlPlaneEndpoint, c.Facts.ControlPlaneEndpoint)
+			}
 			if o.LBNode == "" {
 				return fmt.Errorf("--lb-node is required: name the node that runs the load balancer (or --lb-mode vip --vip ADDRESS, node-local, or none --endpoint HOST:PORT for a load balancer you run yourself)")
 			}
@@ -301,7 +305,7 @@ func (c *Cluster) resolveEndpoint() error {
 
 // defaultLBNode is the seed's layout: the node that already is the
 // endpoint (a later promote of more masters keeps the same load balancer),
-// else the first of --nodes.
+// else, for a cluster without an endpoint, the first of --nodes.
 func (c *Cluster) defaultLBNode() string {
 	if h, _, err := net.SplitHostPort(c.Facts.ControlPlaneEndpoint); err == nil {
 		for _, name := range keys(c.Nodes) {
@@ -309,11 +313,40 @@ func (c *Cluster) defaultLBNode() string {
 				return name
 			}
 		}
+		return ""
 	}
 	if len(c.Opts.Nodes) > 0 {
 		return c.Opts.Nodes[0]
 	}
 	return ""
+}
+
+// keepLayout chooses the layout when no --lb-mode names one: the one the
+// cluster's endpoint has (a later promote must not move every kubelet to
+// another load balancer), else external. An endpoint that is no node's
+// address and not localhost says nothing certain: it is named.
+func (c *Cluster) keepLayout() error {
+	o := &c.Opts
+	if o.LBMode != "" {
+		return nil
+	}
+	o.LBMode = lb.ModeExternal
+	h, p, err := net.SplitHostPort(c.Facts.ControlPlaneEndpoint)
+	if err != nil {
+		return nil // no endpoint yet
+	}
+	port, _ := strconv.Atoi(p)
+	switch {
+	case h == "localhost" || h == "127.0.0.1":
+		o.LBMode = lb.ModeNodeLocal
+	case c.defaultLBNode() != "":
+	default:
+		return fmt.Errorf("the cluster's endpoint %s is no node's address: say which layout serves it, --lb-mode vip --vip ADDRESS (keepalived), --lb-mode none --endpoint %s (your own load balancer) or --lb-mode external --lb-node NODE (moving it)", c.Facts.ControlPlaneEndpoint, c.Facts.ControlPlaneEndpoint)
+	}
+	if o.LBPort == 0 {
+		o.LBPort = port
+	}
+	return nil
 }
 
 func (c *Cluster) lbNodeWhy(n string) string {
