@@ -122,6 +122,10 @@ func (c *Cluster) Masters() []NodeInfo { return append([]NodeInfo{c.First}, c.Ne
 
 // ControlPlanes is every apiserver the load balancer must reach: the
 // masters haadm works on and any the cluster already had.
+//
+// The first master comes first, the others by name: what is rendered from
+// this list (backends, keepalived priorities) must not change with the
+// order of --nodes, or a second promote would find work.
 func (c *Cluster) ControlPlanes() []NodeInfo {
 	out := c.Masters()
 	for _, name := range keys(c.Nodes) {
@@ -130,6 +134,7 @@ func (c *Cluster) ControlPlanes() []NodeInfo {
 			out = append(out, n)
 		}
 	}
+	slices.SortStableFunc(out[1:], func(a, b NodeInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

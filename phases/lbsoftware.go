@@ -241,7 +241,9 @@ func (c *Cluster) checkVIP(ctx context.Context) []string {
 	if err != nil {
 		return []string{fmt.Sprintf("node %s: checking that --vip %s is free: %v", c.First.Name, vip, err)}
 	}
-	if strings.Contains(out, "lladdr") {
+	// An entry another holder left STALE is being probed again (DELAY,
+	// PROBE) and still shows its lladdr: only an answer now counts.
+	if strings.Contains(out, "lladdr") && (strings.Contains(out, "REACHABLE") || strings.Contains(out, "PERMANENT")) {
 		return []string{fmt.Sprintf("--vip %s is in use: a machine answers for it on the subnet (%s, seen from %s): choose a free address", vip, strings.TrimSpace(out), c.First.Name)}
 	}
 	return nil

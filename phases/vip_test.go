@@ -68,6 +68,9 @@ func TestCheckVIP(t *testing.T) {
 		{name: "a machine answers for it", mutate: func(f *fixture) {
 			f.fakes["shaolin"].Respond("timeout 2 bash -c", "10.250.0.100 dev eth0 lladdr 52:54:00:12:34:56 REACHABLE\n", nil)
 		}, want: []string{"--vip 10.250.0.100 is in use: a machine answers for it", "lladdr 52:54:00:12:34:56"}},
+		{name: "a holder's entry gone stale, probed again: free", mutate: func(f *fixture) {
+			f.fakes["shaolin"].Respond("timeout 2 bash -c", "10.250.0.100 dev eth0 lladdr 52:54:00:12:34:56 DELAY\n", nil)
+		}},
 		{name: "a master holds it without keepalived", mutate: func(f *fixture) {
 			f.setProbe("emei", func(p *probe) { p.addrs += "2: eth0    inet 10.250.0.100/24 scope global secondary eth0\n" })
 		}, want: []string{"node emei holds --vip 10.250.0.100, but not through keepalived"}},
