@@ -602,8 +602,14 @@ func (c *Cluster) findLBs(ctx context.Context) ([]lbSite, error) {
 		if err != nil {
 			return err
 		}
+		runs := func(svc string) bool {
+			state, _ := c.Host(hosts[i]).Output(ctx, "systemctl is-active "+svc+"; systemctl is-enabled "+svc+"; true")
+			return strings.HasPrefix(state, "active\n") || strings.Contains(state, "\nenabled")
+		}
+		// A stopped keepalived's file (a rollback leaves it) moves no
+		// address.
 		vip := ""
-		if f, ok := have[lb.KeepalivedConf]; ok && strings.HasPrefix(string(f.Data), lb.Managed) {
+		if f, ok := have[lb.KeepalivedConf]; ok && strings.HasPrefix(string(f.Data), lb.Managed) && runs("keepalived") {
 			if vip, err = lb.ParseKeepalivedVIP(f.Data); err != nil {
 				return fmt.Errorf("node %s: %s: %w", hosts[i], lb.KeepalivedConf, err)
 			}
@@ -621,13 +627,12 @@ func (c *Cluster) findLBs(ctx context.Context) ([]lbSite, error) {
 			if err != nil {
 				return fmt.Errorf("node %s: %s: %w", hosts[i], e.ConfPath(), err)
 			}
-			state, _ := c.Host(hosts[i]).Output(ctx, "systemctl is-active "+e.Service()+"; systemctl is-enabled "+e.Service()+"; true")
-			running := strings.Contains(state, "active\n") && !strings.Contains(state, "inactive") || strings.Contains(state, "enabled")
-			// A switched engine leaves the other's file behind, stopped.
-			if !running && slices.ContainsFunc(found[i], func(s lbSite) bool { return s.running }) {
-				continue
-			}
-			found[i] = append(found[i], lbSite{node: hosts[i], engine: e, listen: listen, backends: backends, conf: f, running: running, vip: vip})
+			found[i] = append(found[i], lbSite{node: hosts[i], engine: e, listen: listen, backends: backends, conf: f, running: runs(e.Service()), vip: vip})
+		}
+		// A switched engine leaves the other's file behind, stopped: the
+		// running one is the load balancer, whichever engine is read first.
+		if slices.ContainsFunc(found[i], func(s lbSite) bool { return s.running }) {
+			found[i] = slices.DeleteFunc(found[i], func(s lbSite) bool { return !s.running })
 		}
 		return nil
 	}); err != nil {
