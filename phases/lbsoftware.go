@@ -21,22 +21,51 @@ func lbPrograms(c *Cluster) []string {
 	return progs
 }
 
-// lbSoftwareScript prints the programs the node lacks, then the package
-// manager it has.
+// lbSoftwareScript prints the programs the node lacks, the package
+// manager it has, which engines run on haadm's files there, and the
+// configurations haadm would replace that are someone else's.
 func lbSoftwareScript(c *Cluster) string {
-	return "for b in " + strings.Join(lbPrograms(c), " ") + "; do command -v $b >/dev/null 2>&1 || echo missing=$b; done; " +
+	script := "for b in " + strings.Join(lbPrograms(c), " ") + "; do command -v $b >/dev/null 2>&1 || echo missing=$b; done; " +
 		"for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo pm=$m; break; fi; done"
+	ours := func(path string) string { return "head -n1 " + path + " 2>/dev/null | grep -q '^" + lb.Managed + "'" }
+	for _, e := range lb.Engines() {
+		script += "; if " + ours(e.ConfPath()) + "; then echo managed=" + e.Service() + "; fi"
+	}
+	// Debian's haproxy.cfg has no proxy section; one that has is in use.
+	if e := c.Opts.engine(); e == lb.EngineHAProxy {
+		script += "; if [ -f " + e.ConfPath() + " ] && ! " + ours(e.ConfPath()) + " && grep -qE '^(frontend|listen|backend)[[:space:]]' " + e.ConfPath() + "; then echo foreign=" + e.ConfPath() + "; fi"
+	}
+	// Debian's keepalived comes without a keepalived.conf.
+	if c.Opts.LBMode == lb.ModeVIP {
+		script += "; if [ -f " + lb.KeepalivedConf + " ] && ! " + ours(lb.KeepalivedConf) + "; then echo foreign=" + lb.KeepalivedConf + "; fi"
+	}
+	return script
 }
 
-func parseLBSoftware(out string) (missing []string, pm string) {
+// lbSoftware is what lbSoftwareScript found.
+type lbSoftware struct {
+	missing []string // programs
+	pkgMgr  string
+	managed []string // engines running on haadm's file
+	foreign []string // files haadm would replace that are not its own
+}
+
+func parseLBSoftware(out string) lbSoftware {
+	var s lbSoftware
 	for _, f := range strings.Fields(out) {
-		if b, ok := strings.CutPrefix(f, "missing="); ok {
-			missing = append(missing, b)
-		} else if m, ok := strings.CutPrefix(f, "pm="); ok {
-			pm = m
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "missing":
+			s.missing = append(s.missing, v)
+		case "pm":
+			s.pkgMgr = v
+		case "managed":
+			s.managed = append(s.managed, v)
+		case "foreign":
+			s.foreign = append(s.foreign, v)
 		}
 	}
-	return missing, pm
+	return s
 }
 
 // packagesFor names the packages that provide the programs, in the
@@ -70,16 +99,20 @@ func installCommand(pm string, pkgs []string) string {
 // judgeLBSoftware: a missing program is installed by preflight once every
 // check has passed, unless --no-install says to refuse.
 func (c *Cluster) judgeLBSoftware(name string, f nodeFacts) []string {
+	var problems []string
+	for _, path := range f.foreign {
+		problems = append(problems, fmt.Sprintf("node %s: %s is not haadm's and haadm would replace it (with whatever it serves): move that configuration off the masters, or choose another --lb-mode or --lb-engine", name, path))
+	}
 	if len(f.missing) == 0 {
-		return nil
+		return problems
 	}
 	what := strings.Join(f.missing, " and ")
 	if f.pkgMgr == "" {
-		return []string{fmt.Sprintf("node %s: %s not installed, and it has no apt-get, dnf or yum for haadm to install it: install %s yourself", name, what, strings.Join(packagesFor(f.missing, "apt-get"), " "))}
+		return append(problems, fmt.Sprintf("node %s: %s not installed, and it has no apt-get, dnf or yum for haadm to install it: install %s yourself", name, what, strings.Join(packagesFor(f.missing, "apt-get"), " ")))
 	}
 	pkgs := packagesFor(f.missing, f.pkgMgr)
 	if c.Opts.NoInstall {
-		return []string{fmt.Sprintf("node %s: %s not installed (--no-install): run `%s install -y %s` there, or drop --no-install to let haadm do it", name, what, f.pkgMgr, strings.Join(pkgs, " "))}
+		return append(problems, fmt.Sprintf("node %s: %s not installed (--no-install): run `%s install -y %s` there, or drop --no-install to let haadm do it", name, what, f.pkgMgr, strings.Join(pkgs, " ")))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -87,7 +120,7 @@ func (c *Cluster) judgeLBSoftware(name string, f nodeFacts) []string {
 		c.toInstall = map[string][]string{}
 	}
 	c.toInstall[name] = pkgs
-	return nil
+	return problems
 }
 
 // lbConfigCheckScript has the engine judge the configuration haadm will
@@ -150,7 +183,7 @@ func (c *Cluster) installMissing(ctx context.Context) []string {
 			problems = append(problems, fmt.Sprintf("node %s: %v", n, err))
 			continue
 		}
-		if missing, _ := parseLBSoftware(out); len(missing) > 0 {
+		if missing := parseLBSoftware(out).missing; len(missing) > 0 {
 			problems = append(problems, fmt.Sprintf("node %s: still no %s after installing %s: install it yourself", n, strings.Join(missing, ", "), strings.Join(pkgs, " ")))
 			continue
 		}

@@ -126,10 +126,8 @@ type nodeFacts struct {
 	addrs    string         // ip -o addr show
 	listen   map[int]string // port -> the listening process, as ss prints it
 	etcdData string         // what /var/lib/etcd holds, by name ("" empty)
-	// missing are the load balancer's programs the node lacks (the
-	// engine, keepalived), pkgMgr the package manager that can add them.
-	missing []string
-	pkgMgr  string
+	// The load balancer's programs and files there (lbSoftwareScript).
+	lbSoftware
 	// proxyActive, keepalivedActive: what systemctl says.
 	proxyActive, keepalivedActive bool
 	freeDisk                      int64  // bytes free under /var/lib; 0 when unknown
@@ -170,7 +168,7 @@ func probeNode(ctx context.Context, c *Cluster, name string) (nodeFacts, error) 
 	if kb, err := strconv.ParseInt(strings.TrimSpace(parts[5]), 10, 64); err == nil {
 		f.freeDisk = kb << 10
 	}
-	f.missing, f.pkgMgr = parseLBSoftware(parts[3])
+	f.lbSoftware = parseLBSoftware(parts[3])
 	active := strings.Fields(parts[4])
 	f.proxyActive = len(active) > 0 && active[0] == "active"
 	f.keepalivedActive = len(active) > 1 && active[1] == "active"
@@ -208,9 +206,9 @@ func (c *Cluster) judgeNode(name string, f nodeFacts) []string {
 	if ip := c.Nodes[name].IP; ip != "" && !strings.Contains(f.addrs, " "+ip+"/") {
 		add("node %s: ssh reaches a machine without the node's address %s: check the ssh config entry for %s", name, ip, name)
 	}
-	busy := func(port int, owner string) {
+	busy := func(port int, owners ...string) {
 		proc, ok := f.listen[port]
-		if !ok || strings.Contains(proc, "\""+owner) {
+		if !ok || slices.ContainsFunc(owners, func(o string) bool { return strings.Contains(proc, "\""+o) }) {
 			return
 		}
 		add("node %s: port %d is in use by another program (%s); stop it or promote another node", name, port, proc)
@@ -224,7 +222,8 @@ func (c *Cluster) judgeNode(name string, f nodeFacts) []string {
 		}
 	}
 	if slices.Contains(c.LBNodes(), name) {
-		busy(c.Opts.LBPort, c.Opts.engine().Service())
+		// haadm's other engine gives the port up to this one (planProxy).
+		busy(c.Opts.LBPort, append([]string{c.Opts.engine().Service()}, f.managed...)...)
 		problems = append(problems, c.judgeLBSoftware(name, f)...)
 	}
 	// Everything on the node that will use the endpoint's name (kubelet,

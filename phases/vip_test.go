@@ -71,6 +71,9 @@ func TestCheckVIP(t *testing.T) {
 		{name: "a holder's entry gone stale, probed again: free", mutate: func(f *fixture) {
 			f.fakes["shaolin"].Respond("timeout 2 bash -c", "10.250.0.100 dev eth0 lladdr 52:54:00:12:34:56 DELAY\n", nil)
 		}},
+		{name: "a master's keepalived.conf is someone else's", mutate: func(f *fixture) {
+			f.setProbe("wudang", func(p *probe) { p.nginx = "pm=apt-get\nforeign=/etc/keepalived/keepalived.conf\n" })
+		}, want: []string{"node wudang: /etc/keepalived/keepalived.conf is not haadm's and haadm would replace it"}},
 		{name: "a master holds it without keepalived", mutate: func(f *fixture) {
 			f.setProbe("emei", func(p *probe) { p.addrs += "2: eth0    inet 10.250.0.100/24 scope global secondary eth0\n" })
 		}, want: []string{"node emei holds --vip 10.250.0.100, but not through keepalived"}},
@@ -103,6 +106,36 @@ func TestCheckVIP(t *testing.T) {
 				t.Fatal("preflight passed")
 			}
 			mustContain(t, err.Error(), append([]string{"nothing was changed"}, tt.want...)...)
+		})
+	}
+}
+
+// TestEngineSwitchPreflight: the port held by haadm's own other engine is
+// no obstacle (the lb phase swaps them); held by an operator's, it is.
+func TestEngineSwitchPreflight(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, probe string
+		ok          bool
+	}{
+		{"haadm's nginx holds the port", "pm=apt-get\nmanaged=nginx\n", true},
+		{"an operator's nginx holds the port", "pm=apt-get\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBNode: "emei", LBEngine: lb.EngineHAProxy}})
+			f.useFakeEtcd(labVoters()...)
+			f.setProbe("emei", func(p *probe) { p.listen = ssListening(8443, "nginx"); p.nginx = tt.probe })
+			err := Preflight(testCtx(t, 30*time.Second), f.c)
+			if tt.ok && err != nil {
+				t.Fatal(err)
+			}
+			if !tt.ok {
+				if err == nil {
+					t.Fatal("preflight passed")
+				}
+				mustContain(t, err.Error(), "node emei: port 8443 is in use by another program")
+			}
 		})
 	}
 }
