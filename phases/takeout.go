@@ -415,6 +415,22 @@ func checkTakeout(ctx context.Context, c *Cluster, t Takeout, targets []NodeInfo
 	if err != nil {
 		add("%v", err)
 	}
+	// The virtual address must have a staying master to move to.
+	for _, l := range leave {
+		if t.Rollback {
+			break
+		}
+		for _, s := range sites {
+			if s.node != l.Name || s.vip == "" {
+				continue
+			}
+			if !slices.ContainsFunc(sites, func(o lbSite) bool {
+				return o.vip == s.vip && o.running && !slices.ContainsFunc(leave, func(x leaving) bool { return x.Name == o.node })
+			}) {
+				add("node %s holds a share of the virtual address %s and no master that stays runs haadm's keepalived and proxy for it: the address would vanish; promote another master first, or roll back", l.Name, s.vip)
+			}
+		}
+	}
 	for _, l := range leave {
 		if t.Rollback || t.KeepNode {
 			continue
@@ -725,11 +741,22 @@ func planTakeout(ctx context.Context, c *Cluster, t Takeout, leave []leaving, si
 			continue
 		}
 		h := c.Host(s.node)
+		// checkTakeout made sure a staying master's keepalived takes it.
+		i := slices.IndexFunc(sites, func(o lbSite) bool { return o.vip == s.vip && o.running && !isLeaving(o.node) })
+		if i < 0 {
+			return nil, fmt.Errorf("node %s: no master that stays holds a share of %s", s.node, s.vip)
+		}
+		via := sites[i].node
+		_, port := splitHostPort(s.listen)
+		addr := controlplane.HostPort(s.vip, port)
 		w.add(Step{Node: s.node, What: "keepalived stopped and disabled: virtual address " + s.vip + " moves to a master that stays",
-			Details: []string{"systemctl disable --now keepalived"},
+			Details: []string{"systemctl disable --now keepalived", "then " + addr + " answers /readyz from " + via},
 			Do: func(ctx context.Context) error {
-				_, err := h.Run(ctx, "systemctl disable --now keepalived >/dev/null 2>&1; systemctl stop keepalived")
-				return err
+				if _, err := h.Run(ctx, "systemctl disable --now keepalived >/dev/null 2>&1; systemctl stop keepalived"); err != nil {
+					return err
+				}
+				return waitFor(ctx, c.Log, "remove", via, "virtual address "+addr+" answers /readyz", time.Minute,
+					func(ctx context.Context) (bool, string, error) { return c.answersAt(ctx, via, addr) })
 			}})
 	}
 
