@@ -89,9 +89,14 @@ func packagesFor(programs []string, pm string) []string {
 func installCommand(pm string, pkgs []string) string {
 	list := strings.Join(pkgs, " ")
 	if pm == "apt-get" {
-		// Stale package lists are the usual reason an install fails.
-		return "export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --no-install-recommends " + list +
-			" || { apt-get update -q && apt-get install -y -q --no-install-recommends " + list + "; }"
+		// Debian starts what it installs: nginx on :80 with its default
+		// site, on every node in node-local mode. policy-rc.d keeps the
+		// services down (the lb phase starts them on haadm's files), unless
+		// the node has a policy of its own. Stale package lists are the
+		// usual reason an install fails.
+		return "p=/usr/sbin/policy-rc.d; made=; if [ ! -e $p ]; then printf '#!/bin/sh\\nexit 101\\n' > $p && chmod 755 $p && made=1; fi; " +
+			"export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --no-install-recommends " + list +
+			" || { apt-get update -q && apt-get install -y -q --no-install-recommends " + list + "; }; rc=$?; if [ -n \"$made\" ]; then rm -f $p; fi; exit $rc"
 	}
 	return pm + " install -y " + list
 }
@@ -175,7 +180,7 @@ func (c *Cluster) installMissing(ctx context.Context) []string {
 		t0 := time.Now()
 		c.Log.Start("preflight", n, "install "+strings.Join(pkgs, " "))
 		if _, err := c.Host(n).Run(ctx, cmd); err != nil {
-			problems = append(problems, fmt.Sprintf("node %s: installing %s failed (%v): install it yourself, or run again with --no-install to see the command", n, strings.Join(pkgs, " "), err))
+			problems = append(problems, fmt.Sprintf("node %s: installing %s failed, perhaps half way (%v): install it yourself, or run again with --no-install to see the command", n, strings.Join(pkgs, " "), err))
 			continue
 		}
 		out, err := c.Host(n).Output(ctx, lbSoftwareScript(c)+"\n"+check)

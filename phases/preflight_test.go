@@ -148,7 +148,7 @@ func TestPreflight(t *testing.T) {
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
 				f.setProbe("emei", func(p *probe) { p.nginx = noNginx })
-				f.fakes["emei"].Respond("export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --no-install-recommends nginx-light libnginx-mod-stream", "", nil)
+				f.fakes["emei"].Respond("p=/usr/sbin/policy-rc.d;", "", nil)
 				f.fakes["emei"].Respond("for b in nginx;", "pm=apt-get\n", nil)
 				t.Cleanup(func() {
 					if !slices.ContainsFunc(f.fakes["emei"].Calls(), func(c node.Call) bool {
@@ -166,7 +166,7 @@ func TestPreflight(t *testing.T) {
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
 				f.setProbe("emei", func(p *probe) { p.nginx = noNginx })
-				f.fakes["emei"].Respond("export DEBIAN_FRONTEND=noninteractive", "", nil)
+				f.fakes["emei"].Respond("p=/usr/sbin/policy-rc.d;", "", nil)
 				f.fakes["emei"].Respond("for b in nginx;", "pm=apt-get\nlb-refused nginx: [emerg] unknown directive \"stream\"\n", nil)
 				return nil
 			},
@@ -177,7 +177,7 @@ func TestPreflight(t *testing.T) {
 			etcd: true,
 			mutate: func(t *testing.T, f *fixture) []string {
 				f.setProbe("emei", func(p *probe) { p.nginx = noNginx })
-				f.fakes["emei"].Fail("export DEBIAN_FRONTEND=noninteractive", 100, "E: Unable to locate package libnginx-mod-stream")
+				f.fakes["emei"].Fail("p=/usr/sbin/policy-rc.d;", 100, "E: Unable to locate package libnginx-mod-stream")
 				return nil
 			},
 			wantErr: []string{"node emei: installing nginx-light libnginx-mod-stream failed", "Unable to locate package"},
@@ -349,7 +349,7 @@ func TestPreflight(t *testing.T) {
 					// Pulling a missing image is the one thing preflight
 					// may do, as kubeadm join's does.
 					// So is installing the load balancer's packages.
-					if c.Kind == node.CallWrite || c.Kind == node.CallRun && !strings.HasPrefix(c.Cmd, "crictl pull ") && !strings.HasPrefix(c.Cmd, "export DEBIAN_FRONTEND=") {
+					if c.Kind == node.CallWrite || c.Kind == node.CallRun && !strings.HasPrefix(c.Cmd, "crictl pull ") && !strings.HasPrefix(c.Cmd, "p=/usr/sbin/policy-rc.d;") {
 						t.Errorf("preflight changed %s: %+v", n, c)
 					}
 				}
