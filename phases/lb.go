@@ -68,11 +68,47 @@ func (LB) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	}
 	if c.Opts.LBMode == lb.ModeVIP {
 		// The address comes last, once every master's proxy answers.
+		before := len(w.Steps)
 		if err := w.planNodes(len(nodes), func(i int) (*Step, error) { return planKeepalived(ctx, c, nodes, i) }); err != nil {
 			return nil, err
 		}
+		// Each master's wait passes on whichever holds the address itself:
+		// with VRRP blocked between them every one does. The last step
+		// waits for one holder.
+		if len(w.Steps) > before {
+			last := &w.Steps[len(w.Steps)-1]
+			do := last.Do
+			last.Do = func(ctx context.Context) error {
+				if err := do(ctx); err != nil {
+					return err
+				}
+				return waitFor(ctx, c.Log, "lb", "", "one master holds "+c.Opts.VIP, 30*time.Second,
+					func(ctx context.Context) (bool, string, error) { return vipHolders(ctx, c, nodes) })
+			}
+		}
 	}
 	return w, nil
+}
+
+// vipHolders is done when exactly one of nodes holds the virtual address.
+func vipHolders(ctx context.Context, c *Cluster, nodes []string) (bool, string, error) {
+	var holders []string
+	for _, n := range nodes {
+		out, err := c.Host(n).Output(ctx, "ip -o addr show")
+		if err != nil {
+			return false, "", err
+		}
+		if holdsAddr(out, c.Opts.VIP) {
+			holders = append(holders, n)
+		}
+	}
+	switch len(holders) {
+	case 1:
+		return true, holders[0] + " holds it", nil
+	case 0:
+		return false, "no master holds it", nil
+	}
+	return false, "held by " + strings.Join(holders, ", ") + " at once: the masters do not hear each other's VRRP adverts (IP protocol 112 between them must pass the firewall)", nil
 }
 
 // Reads are the LB nodes' proxy configurations (every engine's: a node
