@@ -33,9 +33,7 @@ func applyConfig(cmd *cobra.Command, g *globalFlags, f *promoteFlags) error {
 		return err
 	}
 	given := cmd.Flags().Changed
-	set(given("kubeconfig"), &g.kubeconfig, c.Kubeconfig)
-	set(given("first-master"), &g.firstMaster, c.FirstMaster)
-	set(given("timeout"), &g.timeout, c.TimeoutDuration())
+	applyGlobal(given, g, c)
 	setList(given("nodes"), &f.nodes, c.Nodes)
 	set(given("lb-mode"), &f.lbMode, c.LoadBalancer.Mode)
 	set(given("lb-engine"), &f.lbEngine, c.LoadBalancer.Engine)
@@ -49,6 +47,15 @@ func applyConfig(cmd *cobra.Command, g *globalFlags, f *promoteFlags) error {
 	set(given("backup-dir"), &f.backupDir, c.Backup.Dir)
 	set(given("keep-backups"), &f.keep, c.Backup.Keep)
 	set(given("remove-stale-learners"), &f.removeStaleLearners, c.RemoveStaleLearners)
+	return nil
+}
+
+// applyGlobal takes the file's cluster access: kubeconfig, the first
+// master, the timeout and SSH, which every command uses.
+func applyGlobal(given func(string) bool, g *globalFlags, c *config.PromoteConfiguration) {
+	set(given("kubeconfig"), &g.kubeconfig, c.Kubeconfig)
+	set(given("first-master"), &g.firstMaster, c.FirstMaster)
+	set(given("timeout"), &g.timeout, c.TimeoutDuration())
 	set(given("ssh-config"), &g.sshConfig, c.SSH.ConfigFile)
 	set(given("ssh-user"), &g.sshUser, c.SSH.User)
 	set(given("ssh-key"), &g.sshKey, c.SSH.IdentityFile)
@@ -61,6 +68,26 @@ func applyConfig(cmd *cobra.Command, g *globalFlags, f *promoteFlags) error {
 			g.sshNodes[n.Name] = node.SSHNodeOptions{HostName: n.HostName, Port: n.Port, User: n.User, IdentityFile: n.IdentityFile, ProxyJump: n.ProxyJump}
 		}
 	}
+}
+
+// accessConfig is -f on the commands that only reach the cluster (remove,
+// rollback, restore, status): the same file as promote's, of which they
+// use the access part.
+type accessConfig struct{ file string }
+
+func (a *accessConfig) register(fl *pflag.FlagSet) {
+	fl.StringVarP(&a.file, "config", "f", "", "the "+config.Kind+" `FILE` promote used: its kubeconfig, firstMaster, timeout and ssh (per-node entries included); flags given on the command line override it")
+}
+
+func (a *accessConfig) apply(cmd *cobra.Command, g *globalFlags) error {
+	if a.file == "" {
+		return nil
+	}
+	c, err := config.Load(a.file)
+	if err != nil {
+		return err
+	}
+	applyGlobal(cmd.Flags().Changed, g, c)
 	return nil
 }
 

@@ -190,3 +190,44 @@ ssh:
 		t.Errorf("printed ssh.nodes: %+v", pc.SSH.Nodes)
 	}
 }
+
+// TestAccessConfig: remove, rollback, restore and status read the access
+// part of promote's file (per-node SSH entries included), flags over it.
+func TestAccessConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "haadm.yaml")
+	if err := os.WriteFile(file, []byte(`apiVersion: haadm.io/v1alpha1
+kind: PromoteConfiguration
+nodes: [emei, wudang]
+kubeconfig: /etc/kubernetes/admin.conf
+ssh:
+  user: admin
+  nodes:
+  - {name: wudang, hostName: 10.0.0.13, proxyJump: gate}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"remove", "rollback", "restore", "status"} {
+		t.Run(name, func(t *testing.T) {
+			g := &globalFlags{}
+			var a accessConfig
+			c := &cobra.Command{Use: name, RunE: func(cmd *cobra.Command, _ []string) error { return a.apply(cmd, g) }}
+			a.register(c.Flags())
+			c.Flags().StringVar(&g.sshUser, "ssh-user", "", "")
+			c.SetArgs([]string{"-f", file, "--ssh-user", "ops"})
+			if err := c.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if g.kubeconfig != "/etc/kubernetes/admin.conf" || g.sshUser != "ops" || g.sshNodes["wudang"].ProxyJump != "gate" {
+				t.Errorf("kubeconfig %q, ssh user %q (the flag's), wudang %+v", g.kubeconfig, g.sshUser, g.sshNodes["wudang"])
+			}
+		})
+	}
+	// And the real commands have the flag.
+	root := NewRootCommand(io.Discard, io.Discard)
+	for _, path := range [][]string{{"remove"}, {"rollback"}, {"restore"}, {"status"}} {
+		c, _, err := root.Find(path)
+		if err != nil || c.Flags().Lookup("config") == nil {
+			t.Errorf("%v has no -f/--config (%v)", path, err)
+		}
+	}
+}

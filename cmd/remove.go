@@ -18,10 +18,12 @@ type takeoutFlags struct {
 	force      bool
 	keepNode   bool
 	keep       int
+	access     accessConfig
 }
 
 func (f *takeoutFlags) register(c *cobra.Command) {
 	fl := c.Flags()
+	f.access.register(fl)
 	fl.StringVar(&f.backupDir, "backup-dir", "haadm-backups", "local directory for the etcd snapshot")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print every change that would be made, with diffs; change nothing")
 	fl.BoolVar(&f.skipBackup, "skip-backup", false, "change the cluster without taking an etcd snapshot first")
@@ -80,6 +82,9 @@ changes nothing; haadm promote works again afterwards.`,
 }
 
 func runTakeout(cmd *cobra.Command, g *globalFlags, f *takeoutFlags, t phases.Takeout, name string) error {
+	if err := f.access.apply(cmd, g); err != nil {
+		return err
+	}
 	opts := phases.Options{FirstMaster: g.firstMaster, BackupDir: f.backupDir, DryRun: f.dryRun, SkipBackup: f.skipBackup, KeepBackups: f.keep, Command: name}
 	return runChanging(cmd, g, name, name, opts.DryRun, func(ctx context.Context, kube kubernetes.Interface, log *phases.Progress) error {
 		return phases.ExecuteTakeout(ctx, kube, node.SSHDialer(sshOptions(g, log)), opts, t, log, cmd.OutOrStdout())

@@ -14,6 +14,7 @@ import (
 
 func newStatusCommand(g *globalFlags) *cobra.Command {
 	var output string
+	var access accessConfig
 	var probeTimeout time.Duration
 	var nodes []string
 	c := &cobra.Command{
@@ -32,6 +33,9 @@ The JSON and YAML schema is documented in status/SCHEMA.md.`,
 			case "table", "json", "yaml":
 			default:
 				return fmt.Errorf("-o %q: use table, json or yaml", output)
+			}
+			if err := access.apply(cmd, g); err != nil {
+				return err
 			}
 			// status writes no log file; its warnings go to stderr,
 			// away from the report on stdout.
@@ -58,6 +62,7 @@ The JSON and YAML schema is documented in status/SCHEMA.md.`,
 			return nil
 		},
 	}
+	access.register(c.Flags())
 	c.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	c.Flags().DurationVar(&probeTimeout, "probe-timeout", status.DefaultProbeTimeout, "bound for each single probe; a dead node costs at most this")
 	c.Flags().StringSliceVar(&nodes, "nodes", nil, "nodes to inspect besides those the API lists (when the API is down: the masters, by their ssh_config names)")
