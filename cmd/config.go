@@ -65,7 +65,18 @@ func applyGlobal(given func(string) bool, g *globalFlags, c *config.PromoteConfi
 	if len(c.SSH.Nodes) > 0 {
 		g.sshNodes = map[string]node.SSHNodeOptions{}
 		for _, n := range c.SSH.Nodes {
-			g.sshNodes[n.Name] = node.SSHNodeOptions{HostName: n.HostName, Port: n.Port, User: n.User, IdentityFile: n.IdentityFile, ProxyJump: n.ProxyJump}
+			o := node.SSHNodeOptions{HostName: n.HostName, Port: n.Port, User: n.User, IdentityFile: n.IdentityFile, ProxyJump: n.ProxyJump}
+			// A flag given on the command line beats the file, its
+			// per-node entries too.
+			for _, f := range []struct {
+				flag string
+				v    *string
+			}{{"ssh-user", &o.User}, {"ssh-key", &o.IdentityFile}, {"ssh-jump", &o.ProxyJump}} {
+				if given(f.flag) {
+					*f.v = ""
+				}
+			}
+			g.sshNodes[n.Name] = o
 		}
 	}
 }

@@ -202,7 +202,7 @@ kubeconfig: /etc/kubernetes/admin.conf
 ssh:
   user: admin
   nodes:
-  - {name: wudang, hostName: 10.0.0.13, proxyJump: gate}
+  - {name: wudang, hostName: 10.0.0.13, user: root, proxyJump: gate}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -217,8 +217,11 @@ ssh:
 			if err := c.Execute(); err != nil {
 				t.Fatal(err)
 			}
-			if g.kubeconfig != "/etc/kubernetes/admin.conf" || g.sshUser != "ops" || g.sshNodes["wudang"].ProxyJump != "gate" {
+			if g.kubeconfig != "/etc/kubernetes/admin.conf" || g.sshUser != "ops" || g.sshNodes["wudang"].ProxyJump != "gate" || g.sshNodes["wudang"].HostName != "10.0.0.13" {
 				t.Errorf("kubeconfig %q, ssh user %q (the flag's), wudang %+v", g.kubeconfig, g.sshUser, g.sshNodes["wudang"])
+			}
+			if u := g.sshNodes["wudang"].User; u != "" {
+				t.Errorf("wudang's user %q from the file beats --ssh-user", u)
 			}
 		})
 	}
