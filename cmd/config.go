@@ -188,7 +188,7 @@ command line over it and every default filled in. Without -f or flags it
 prints the defaults, a starting point:
 
   haadm config print > haadm.yaml                 # then fill in nodes
-  haadm config print --nodes emei,wudang --lb-node emei > haadm.yaml
+  haadm config print --nodes emei,wudang > haadm.yaml
   haadm promote -f haadm.yaml --dry-run
 
 An annotated example with every field is ` + exampleConfig + ` in haadm's source.

@@ -626,7 +626,7 @@ next_steps() {
   kubectl --kubeconfig $OUT/kubeconfig get nodes
   ssh -F $OUT/ssh_config emei ${sudo}hostname
   bin/haadm --kubeconfig $OUT/kubeconfig --ssh-config $OUT/ssh_config status
-  bin/haadm --kubeconfig $OUT/kubeconfig --ssh-config $OUT/ssh_config promote --nodes emei,wudang --lb-node emei
+  bin/haadm --kubeconfig $OUT/kubeconfig --ssh-config $OUT/ssh_config promote --nodes emei,wudang
   make lab-down     # remove it all
 
 EOF
