@@ -357,11 +357,15 @@ func (h *SSHHost) remoteCommand(cmd string) string {
 	return c
 }
 
-// cancelGrace is how long a cancelled command gets to report its end.
-const cancelGrace = time.Second
+// cancelGrace is how long a cancelled command gets to report its end;
+// termGrace how long it has to stop on SIGTERM before SIGKILL.
+const (
+	cancelGrace = time.Second
+	termGrace   = 300 * time.Millisecond
+)
 
-// exec runs cmd in a new session. Cancelling ctx sends SIGKILL and closes
-// the session, and exec returns within cancelGrace whatever the node does:
+// exec runs cmd in a new session. Cancelling ctx sends SIGTERM, then
+// SIGKILL, and closes the session, and exec returns within cancelGrace whatever the node does:
 // sshd ignores signal requests on root logins (it only honours them with
 // privilege separation) and does not kill a command when its session
 // closes, so a hung command may keep running on the node, but it cannot
@@ -404,14 +408,23 @@ func (h *SSHHost) session(ctx context.Context, cmd, remote string, stdin io.Read
 	select {
 	case err = <-ran:
 	case <-ctx.Done():
-		sess.Signal(ssh.SIGKILL)
-		sess.Close()
+		// TERM first: for a sudo user sshd delivers it to sudo, which
+		// passes it on to the command (haadm's scripts trap it and stop
+		// cleanly); KILL would kill sudo alone and leave the command
+		// running, writing files under whatever runs next.
+		sess.Signal(ssh.SIGTERM)
 		select {
 		case err = <-ran:
-		case <-time.After(cancelGrace):
-			// The buffers still belong to the Run goroutine, so the
-			// error carries no output.
-			return nil, fail(nil, nil, -1, ctx.Err())
+		case <-time.After(termGrace):
+			sess.Signal(ssh.SIGKILL)
+			sess.Close()
+			select {
+			case err = <-ran:
+			case <-time.After(cancelGrace):
+				// The buffers still belong to the Run goroutine, so the
+				// error carries no output.
+				return nil, fail(nil, nil, -1, ctx.Err())
+			}
 		}
 	}
 	if err == nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 const (
@@ -180,4 +181,26 @@ func TestSSHSudoRefused(t *testing.T) {
 		err := dial(t, startSSHDWith(t, sshdConfig{extra: "SetEnv PATH=/nonexistent"}))
 		mentions(t, err, "sudo is not installed")
 	})
+}
+
+// TestSSHSudoCancelStopsTheCommand: a cancelled command of a sudo user
+// stops on the node, not only in haadm: SIGKILL would kill sudo alone and
+// leave the command running (here: writing a file a second later).
+func TestSSHSudoCancelStopsTheCommand(t *testing.T) {
+	isolateEnv(t)
+	testUser(t, sudoTestUser)
+	sudoers(t, "haadm-test-sudo", sudoTestUser+" ALL=(ALL) NOPASSWD: ALL\n")
+	s := startSSHD(t)
+	cfg, _ := s.clientConfig(t, "", s.knownHostsLine("ed25519"))
+	h := dialTest(t, s, SSHOptions{ConfigFile: cfg, User: sudoTestUser})
+	late := filepath.Join(t.TempDir(), "written-after-cancel")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := h.Run(ctx, "sleep 2; touch "+late); err == nil {
+		t.Fatal("a cancelled command succeeded")
+	}
+	time.Sleep(3 * time.Second)
+	if _, err := os.Stat(late); err == nil {
+		t.Error("the command went on running on the node after it was cancelled")
+	}
 }
