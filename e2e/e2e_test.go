@@ -172,6 +172,10 @@ func (l *lab) kube(t *testing.T, server string) kubernetes.Interface {
 		cfg.Host = server
 	}
 	cfg.Timeout = 5 * time.Second
+	// No client-side rate limit: the failover probes start ten requests a
+	// second, and client-go's default (5 a second) queued them for many
+	// seconds, which the figures then counted as failover.
+	cfg.QPS = -1
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +222,7 @@ func (l *lab) freshKube(t *testing.T, server string) kubernetes.Interface {
 	cfg.Host = server
 	cfg.Timeout = 2 * time.Second
 	cfg.Dial = (&net.Dialer{Timeout: time.Second}).DialContext
+	cfg.QPS = -1
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -1042,6 +1047,10 @@ func (l *lab) kubeAt(t *testing.T, path string) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	cfg.Timeout = 5 * time.Second
+	// No client-side rate limit: the failover probes start ten requests a
+	// second, and client-go's default (5 a second) queued them for many
+	// seconds, which the figures then counted as failover.
+	cfg.QPS = -1
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
