@@ -151,11 +151,13 @@ func planProxy(ctx context.Context, c *Cluster, n string, e lb.Engine, want []by
 	if err != nil {
 		return nil, err
 	}
-	// haadm's own other engine (the operator switched) must free the port.
+	// haadm's own other engine (the operator switched) must free the port;
+	// once disabled and stopped it is left alone ("disabled" is not
+	// "enabled"), or every later promote would restart the proxy.
 	var stop []string
 	for _, o := range lb.Engines() {
 		if f, ok := files[o.ConfPath()]; o != e && ok && strings.HasPrefix(string(f.Data), lb.Managed) {
-			if state, _ := h.Output(ctx, "systemctl is-active "+o.Service()+"; systemctl is-enabled "+o.Service()+"; true"); strings.Contains(state, "enabled") || strings.HasPrefix(state, "active") {
+			if state, _ := h.Output(ctx, "systemctl is-active "+o.Service()+"; systemctl is-enabled "+o.Service()+"; true"); strings.HasPrefix(state, "active\n") || strings.Contains(state, "\nenabled") {
 				stop = append(stop, "systemctl disable --now "+o.Service())
 			}
 		}

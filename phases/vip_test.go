@@ -139,3 +139,29 @@ func TestEngineSwitchPreflight(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineSwitchedIsLeftAlone: once haadm's old engine is stopped and
+// disabled, a promote finds nothing to do on that node.
+func TestEngineSwitchedIsLeftAlone(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, setup{Opts: Options{Nodes: []string{"emei", "wudang"}, LBNode: "emei", LBEngine: lb.EngineHAProxy}})
+	f.useFakeEtcd(labVoters()...)
+	want, err := lb.EngineHAProxy.Render(lbConfig(f.c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := lb.EngineNginx.Render(lbConfig(f.c))
+	f.setFile("emei", lb.EngineHAProxy.ConfPath(), want)
+	f.setFile("emei", lb.EngineNginx.ConfPath(), old)
+	f.fakes["emei"].Respond("systemctl is-active haproxy", "active\n", nil)
+	f.fakes["emei"].Respond("systemctl is-active nginx; systemctl is-enabled nginx", "inactive\ndisabled\n", nil)
+	step, err := planProxy(testCtx(t, 10*time.Second), f.c, "emei", lb.EngineHAProxy, want)
+	if err != nil || step != nil {
+		t.Fatalf("plan = %+v, %v; want nothing to do", step, err)
+	}
+	f.fakes["emei"].Respond("systemctl is-active nginx; systemctl is-enabled nginx", "inactive\nenabled\n", nil)
+	step, err = planProxy(testCtx(t, 10*time.Second), f.c, "emei", lb.EngineHAProxy, want)
+	if err != nil || step == nil || !strings.Contains(step.What, "in place of haadm's other proxy") {
+		t.Fatalf("plan with nginx still enabled = %+v, %v", step, err)
+	}
+}
