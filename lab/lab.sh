@@ -486,10 +486,16 @@ write_access_files() {
   {
     echo "# haadm lab: ssh -F $OUT/ssh_config NODE CMD"
     for n in $(node_names); do
-      cat <<EOF
-Host $n
-  HostName $(node_ip "$n")
-  User root
+      printf 'Host %s\n  HostName %s\n  User root\n' "$n" "$(node_ip "$n")"
+      ssh_config_common
+    done
+  } > "$OUT/ssh_config"
+}
+
+# ssh_config_common is what every Host entry of the lab's ssh_config has
+# after its address and user.
+ssh_config_common() {
+  cat <<EOF
   IdentityFile $STATE/ssh/id_ed25519
   IdentitiesOnly yes
   UserKnownHostsFile $STATE/ssh/known_hosts
@@ -497,8 +503,6 @@ Host $n
   LogLevel ERROR
   BatchMode yes
 EOF
-    done
-  } > "$OUT/ssh_config"
 }
 
 write_bastion_ssh_config() {
@@ -510,14 +514,7 @@ write_bastion_ssh_config() {
       if [[ $n == "$GATE" ]]; then echo "  HostName $GATE_IP"; else echo "  HostName $(node_ip "$n")"; fi
       echo "  User $LAB_USER"
       [[ $n == "$GATE" ]] || echo "  ProxyJump $GATE"
-      cat <<EOF
-  IdentityFile $STATE/ssh/id_ed25519
-  IdentitiesOnly yes
-  UserKnownHostsFile $STATE/ssh/known_hosts
-  StrictHostKeyChecking yes
-  LogLevel ERROR
-  BatchMode yes
-EOF
+      ssh_config_common
     done
   } > "$OUT/ssh_config"
 }
