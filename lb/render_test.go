@@ -72,37 +72,6 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
-// TestRenderReadBack checks that status reporting reads back exactly what
-// the renderer wrote.
-func TestRenderReadBack(t *testing.T) {
-	for _, tc := range renderCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			ngx, err := RenderNginx(tc.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := ParseNginxBackends(ngx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			for _, b := range tc.cfg.Backends {
-				want = append(want, b.hostPort())
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("backends = %q, want %q", got, want)
-			}
-			listen, err := ParseNginxListen(ngx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := (Backend{Address: tc.cfg.ListenAddress, Port: tc.cfg.ListenPort}).hostPort(); listen != want {
-				t.Errorf("listen = %q, want %q", listen, want)
-			}
-		})
-	}
-}
-
 func TestNodeLocal(t *testing.T) {
 	in := masters()
 	cfg := NodeLocal(in)
@@ -171,7 +140,7 @@ func TestRenderedConfigsPassSyntaxCheck(t *testing.T) {
 }
 
 // TestEngineReadBack: whichever engine wrote the file, remove and status
-// read back exactly its listener and backends.
+// read back exactly its listener and backends, every render case.
 func TestEngineReadBack(t *testing.T) {
 	for _, e := range Engines() {
 		for _, tc := range renderCases() {
