@@ -62,7 +62,7 @@ e2e: build
 # Every scenario, CI's and the longer ones: every layout on both profiles,
 # both engines, both access modes, every fault.
 e2e-all: build
-	E2E_FAULTS=all E2E_RUNS="v1.36.3:external:plain:4 v1.36.3:node-local:production v1.35:vip:plain:3:bastion:haproxy v1.35:external v1.36.3:external:production:4 v1.36.3:vip:production:4:direct:nginx v1.36.3:node-local:production:3:bastion:haproxy" bash lab/e2e.sh
+	E2E_FAULTS=all E2E_RUNS="v1.36.3:external:plain:4 v1.36.3:node-local:production v1.35:vip:plain:4:bastion:haproxy:v1.36.3 v1.35:external v1.36.3:external:production:4 v1.36.3:vip:production:4:direct:nginx v1.36.3:node-local:production:3:bastion:haproxy" bash lab/e2e.sh
 
 check: test e2e
 

@@ -885,6 +885,9 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	if os.Getenv("E2E_DAY2") != "" {
+		l.day2(t, m)
+	}
 	if l.spare == "" {
 		return
 	}

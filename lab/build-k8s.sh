@@ -3,9 +3,14 @@
 # (there is no release download on this network), and caches them by version.
 #
 #   lab/build-k8s.sh <k8s-version> <etcd-version|none> <cache-dir>
+#   lab/build-k8s.sh <k8s-version> e2e_kubeadm <cache-dir>
+#
+# The second form builds kubeadm's own end-to-end suite (test/e2e_kubeadm of
+# the same k8s.io/kubernetes module) as a test binary.
 #
 # Output: <cache-dir>/k8s-<v>/bin/{kubeadm,kubelet,kubectl,kube-apiserver,...}
 #         <cache-dir>/etcd-<v>/bin/{etcd,etcdctl}
+#         <cache-dir>/k8s-<v>/bin/e2e_kubeadm.test
 set -euo pipefail
 
 k8s=${1:?k8s version, e.g. v1.36.3}
@@ -99,5 +104,19 @@ GO
   log "etcd $etcd: built in $((SECONDS - t0))s"
 }
 
+build_e2e_kubeadm() {
+  local out="$cache/k8s-$k8s/bin/e2e_kubeadm.test" src="$cache/src/k8s-$k8s"
+  if [[ -x $out ]]; then log "e2e_kubeadm $k8s: cached in $out"; return; fi
+  local t0=$SECONDS
+  log "e2e_kubeadm $k8s: building kubeadm's e2e suite"
+  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go test -c -trimpath -o "$out.tmp" k8s.io/kubernetes/test/e2e_kubeadm)
+  mv "$out.tmp" "$out"
+  log "e2e_kubeadm $k8s: built in $((SECONDS - t0))s"
+}
+
 build_k8s
-[[ $etcd == none ]] || build_etcd
+case $etcd in
+  none) ;;
+  e2e_kubeadm) build_e2e_kubeadm ;;
+  *) build_etcd ;;
+esac

@@ -20,6 +20,13 @@
 # host), or bastion: the nodes accept SSH only from the bastion "gate"
 # ($NET.2, a namespace running nothing but sshd), only for the non-root user
 # "lab" with passwordless sudo, and .lab/ssh_config jumps through gate.
+# LAB_SPARE (0): the last N nodes run (containerd, sshd, the images) but are
+# not joined, for a `kubeadm join` of one's own.
+# LAB_UPGRADE_TO (none): a second, newer version whose images are imported
+# on every node and whose kubeadm, kubelet and kubectl each node can install
+# with `lab-install VERSION PACKAGE...` (the lab's apt-get install), so
+# `kubeadm upgrade` runs as on real machines. Each node has its own
+# /usr/local/bin: installing on one leaves the others on their version.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +38,9 @@ NODES_COUNT=${LAB_NODES:-3}
 PROFILE=${LAB_PROFILE:-plain}
 [[ $PROFILE == plain || $PROFILE == production ]] || { echo "[lab] error: LAB_PROFILE=$PROFILE: use plain or production" >&2; exit 1; }
 API_PORT=6443; [[ $PROFILE == production ]] && API_PORT=7443
+SPARE=${LAB_SPARE:-0}
+[[ $SPARE =~ ^[0-9]+$ ]] && ((SPARE < NODES_COUNT)) || { echo "[lab] error: LAB_SPARE=$SPARE: use a number below LAB_NODES ($NODES_COUNT)" >&2; exit 1; }
+UPGRADE_TO=${LAB_UPGRADE_TO:-}
 ACCESS=${LAB_ACCESS:-direct}
 [[ $ACCESS == direct || $ACCESS == bastion ]] || { echo "[lab] error: LAB_ACCESS=$ACCESS: use direct or bastion" >&2; exit 1; }
 NAMES=(shaolin emei wudang huashan kunlun kongtong qingcheng)
@@ -48,6 +58,8 @@ log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }
 
 node_names() { local i; for ((i = 0; i < NODES_COUNT; i++)); do echo "${NAMES[$i]}"; done; }
+# joined_names are the nodes kubeadm init and join make the cluster of.
+joined_names() { local i; for ((i = 0; i < NODES_COUNT - SPARE; i++)); do echo "${NAMES[$i]}"; done; }
 node_ip() { local i; for ((i = 0; i < ${#NAMES[@]}; i++)); do [[ ${NAMES[$i]} == "$1" ]] && { echo "$NET.$((11 + i))"; return 0; }; done; return 1; }
 node_index() { local i; for ((i = 0; i < ${#NAMES[@]}; i++)); do [[ ${NAMES[$i]} == "$1" ]] && { echo "$i"; return 0; }; done; return 1; }
 netns() { echo "haadm-$1"; }
@@ -78,34 +90,50 @@ check_machine() {
 }
 
 resolve_version() {
-  if [[ $K8S_VERSION =~ ^v1\.[0-9]+$ ]]; then
-    local proxy; proxy=$(go env GOPROXY | tr ',|' '\n\n' | grep -v -e '^direct$' -e '^off$' | head -n1)
-    K8S_VERSION=$(curl -fsS -m 30 "$proxy/k8s.io/kubernetes/@v/list" | grep -E "^${K8S_VERSION//./\\.}\.[0-9]+$" | sort -V | tail -n1)
-    [[ -n $K8S_VERSION ]] || die "no release of ${LAB_K8S_VERSION} found on the Go module proxy"
+  K8S_VERSION=$(newest_patch "$K8S_VERSION")
+  [[ -z $UPGRADE_TO ]] || UPGRADE_TO=$(newest_patch "$UPGRADE_TO")
+}
+
+# newest_patch V: V itself, or for a minor like v1.35 its newest release.
+newest_patch() {
+  if [[ $1 =~ ^v1\.[0-9]+$ ]]; then
+    local proxy v; proxy=$(go env GOPROXY | tr ',|' '\n\n' | grep -v -e '^direct$' -e '^off$' | head -n1)
+    v=$(curl -fsS -m 30 "$proxy/k8s.io/kubernetes/@v/list" | grep -E "^${1//./\\.}\.[0-9]+$" | sort -V | tail -n1)
+    [[ -n $v ]] || die "no release of $1 found on the Go module proxy"
+    echo "$v"
+  else
+    echo "$1"
   fi
 }
 
-# etcd's version is whatever this kubeadm deploys (3.6.8-0 -> v3.6.8).
+# etcd_version V: the etcd kubeadm V deploys (3.6.8-0 -> v3.6.8).
 etcd_version() {
-  "$CACHE/k8s-$K8S_VERSION/bin/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null |
+  "$CACHE/k8s-$1/bin/kubeadm" config images list --kubernetes-version "$1" 2>/dev/null |
     sed -n -E 's#.*/etcd:([0-9.]+)-[0-9]+$#v\1#p'
 }
 
 build() {
   local t0=$SECONDS
-  # kubeadm first (etcd's version depends on it), then everything.
-  bash "$REPO/lab/build-k8s.sh" "$K8S_VERSION" none "$CACHE"
-  local ev; ev=$(etcd_version)
-  [[ -n $ev ]] || die "cannot read the etcd version from kubeadm $K8S_VERSION"
-  bash "$REPO/lab/build-k8s.sh" "$K8S_VERSION" "$ev" "$CACHE"
-  ETCD_VERSION=$ev
   mkdir -p "$CACHE/tools"
   (cd "$REPO" && CGO_ENABLED=0 go build -o "$CACHE/tools/" ./lab/cmd/lab-init ./lab/cmd/lab-image ./lab/cmd/lab-pause)
-  build_images
+  local v
+  for v in "$K8S_VERSION" $UPGRADE_TO; do build_version "$v"; done
   log "binaries and images ready in $((SECONDS - t0))s"
 }
 
+# build_version V: Kubernetes V's binaries, its etcd and its images.
+build_version() {
+  # kubeadm first (etcd's version depends on it), then everything.
+  bash "$REPO/lab/build-k8s.sh" "$1" none "$CACHE"
+  local ev; ev=$(etcd_version "$1")
+  [[ -n $ev ]] || die "cannot read the etcd version from kubeadm $1"
+  bash "$REPO/lab/build-k8s.sh" "$1" "$ev" "$CACHE"
+  build_images "$1" "$ev"
+}
+
+# build_images K8S ETCD: the images kubeadm K8S lists, as tarballs.
 build_images() {
+  local K8S_VERSION=$1 ETCD_VERSION=$2
   local dir=$CACHE/images-$K8S_VERSION
   # The images hold the lab's own tools: a changed tool rebuilds them.
   local stamp; stamp=$(cat "$CACHE/tools/lab-pause" "$CACHE/tools/lab-image" | sha256sum | cut -c1-16)
@@ -154,6 +182,37 @@ stage_kube_proxy() {
   # /lib64 holds the loader on Debian; keep the usr-merge symlinks.
   [[ -e $stage/lib64 ]] || ln -s usr/lib64 "$stage/lib64" 2>/dev/null || true
   mkdir -p "$stage/run/xtables" "$stage/var/run"
+}
+
+# make_packages is the lab's package repository, $STATE/pkgs/VERSION/, one
+# directory per version the lab has (hard links into the cache): what
+# lab-install installs from.
+make_packages() {
+  local v d
+  for v in "$K8S_VERSION" $UPGRADE_TO; do
+    d=$STATE/pkgs/$v; mkdir -p "$d"
+    cp -l "$CACHE/k8s-$v/bin"/{kubeadm,kubelet,kubectl} "$d/" 2>/dev/null || cp "$CACHE/k8s-$v/bin"/{kubeadm,kubelet,kubectl} "$d/"
+  done
+  d=$STATE/pkgs/tools; mkdir -p "$d"
+  cp "$CACHE/etcd-$(etcd_version "$K8S_VERSION")/bin/etcdctl" "$REPO/lab/files/systemctl" "$REPO/lab/files/lab-kubelet" "$d/"
+  sed "s#@PKGS@#$STATE/pkgs#" "$REPO/lab/files/lab-install" > "$d/lab-install"; chmod 0755 "$d/lab-install"
+}
+
+# install_bin N: node N's own /usr/local/bin, the lab's version installed.
+install_bin() {
+  local b=$STATE/nodes/$1/bin
+  mkdir -p "$b"
+  cp "$STATE/pkgs/tools"/* "$b/"
+  lab_install_into "$b" "$K8S_VERSION" kubeadm kubelet kubectl
+}
+
+# lab_install_into DIR VERSION PACKAGE...: what lab-install does on a node,
+# from the host, for a node not started yet.
+lab_install_into() {
+  local b=$1 v=$2 p; shift 2
+  for p in "$@"; do
+    { cp -l "$STATE/pkgs/$v/$p" "$b/.$p.new" 2>/dev/null || cp "$STATE/pkgs/$v/$p" "$b/.$p.new"; } && mv -f "$b/.$p.new" "$b/$p"
+  done
 }
 
 write_node_files() {
@@ -289,7 +348,7 @@ start_node() {
   mkdir -p "$STATE/nodes/$n"
   (close_fds; exec setsid nsenter --net="/run/netns/$(netns "$n")" -- \
     unshare --mount --uts --ipc --pid --fork --kill-child --mount-proc --propagation private \
-    "$CACHE/tools/lab-init" "$n" "$ip" "$STATE/nodes/$n/root" "$STATE/bin") \
+    "$CACHE/tools/lab-init" "$n" "$ip" "$STATE/nodes/$n/root" "$STATE/nodes/$n/bin") \
     > "$STATE/nodes/$n/init.log" 2>&1 < /dev/null &
   echo $! > "$STATE/nodes/$n/pid"
 }
@@ -523,7 +582,7 @@ kubectl_host() { "$CACHE/k8s-$K8S_VERSION/bin/kubectl" --kubeconfig "$OUT/kubeco
 
 # lab_version is what $STATE/version records: what `up` built, so a lab of
 # another version, size, profile or access mode is rebuilt.
-lab_version() { echo "$K8S_VERSION $NODES_COUNT $PROFILE $ACCESS"; }
+lab_version() { echo "$K8S_VERSION $NODES_COUNT $PROFILE $ACCESS spare=$SPARE upgrade=${UPGRADE_TO:-none}"; }
 
 healthy() {
   [[ -f $STATE/version && $(cat "$STATE/version") == "$(lab_version)" ]] || return 1
@@ -533,19 +592,19 @@ healthy() {
   [[ -f $OUT/kubeconfig ]] || return 1
   local ready
   ready=$(kubectl_host get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l) || return 1
-  ((ready == NODES_COUNT))
+  ((ready == NODES_COUNT - SPARE))
 }
 
 all_ready() {
   local ready
   ready=$(kubectl_host get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)
-  ((ready == NODES_COUNT))
+  ((ready == NODES_COUNT - SPARE))
 }
 
 kube_proxy_running() {
   local running
   running=$(kubectl_host -n kube-system get pods -l k8s-app=kube-proxy --no-headers 2>/dev/null | awk '$3 == "Running"' | wc -l)
-  ((running == NODES_COUNT))
+  ((running == NODES_COUNT - SPARE))
 }
 
 up() {
@@ -567,10 +626,8 @@ up() {
   bash "$REPO/lab/deps.sh"
   build
   log "creating $NODES_COUNT nodes on $BRIDGE ($NET.0/24)"
-  mkdir -p "$STATE/bin" "$STATE/ssh" "$STATE/nodes"
-  local kbin=$CACHE/k8s-$K8S_VERSION/bin
-  cp "$kbin/kubeadm" "$kbin/kubelet" "$kbin/kubectl" "$CACHE/etcd-$ETCD_VERSION/bin/etcdctl" \
-    "$REPO/lab/files/systemctl" "$REPO/lab/files/lab-kubelet" "$STATE/bin/"
+  mkdir -p "$STATE/ssh" "$STATE/nodes"
+  make_packages
   ssh-keygen -q -t ed25519 -N '' -C haadm-lab -f "$STATE/ssh/id_ed25519"
   make_network
   if [[ $ACCESS == bastion ]]; then
@@ -578,13 +635,13 @@ up() {
     make_user; write_gate_files; start_gate
   fi
   local n
-  for n in $(node_names); do write_node_files "$n" "$(node_ip "$n")" "$(node_index "$n")"; done
+  for n in $(node_names); do write_node_files "$n" "$(node_ip "$n")" "$(node_index "$n")"; install_bin "$n"; done
   for n in $(node_names); do start_node "$n"; done
   local imports=()
   for n in $(node_names); do
     wait_for 60 "containerd on $n" in_node "$n" test -S /run/containerd/containerd.sock
     (
-      for tar in "$CACHE/images-$K8S_VERSION"/*.tar; do
+      for tar in "$CACHE/images-$K8S_VERSION"/*.tar ${UPGRADE_TO:+"$CACHE/images-$UPGRADE_TO"/*.tar}; do
         in_node "$n" ctr -n k8s.io images import --platform linux/amd64 "$tar" >/dev/null
       done
     ) &
@@ -598,7 +655,7 @@ up() {
   in_node shaolin kubeadm init --config /etc/kubernetes/lab-kubeadm.yaml > "$STATE/nodes/shaolin/kubeadm-init.log" 2>&1 ||
     { tail -n 40 "$STATE/nodes/shaolin/kubeadm-init.log" >&2; die "kubeadm init failed on shaolin (full log: $STATE/nodes/shaolin/kubeadm-init.log)"; }
   local join; join=$(in_node shaolin kubeadm token create --print-join-command)
-  for n in $(node_names); do
+  for n in $(joined_names); do
     [[ $n == shaolin ]] && continue
     # shellcheck disable=SC2086
     in_node "$n" $join --cri-socket unix:///run/containerd/containerd.sock \
@@ -612,7 +669,10 @@ up() {
   if [[ $ACCESS == bastion ]]; then wait_for 30 "sshd on $GATE" gate_pid; fi
   lab_version > "$STATE/version"
   local via=""; [[ $ACCESS == bastion ]] && via="(SSH through $GATE as $LAB_USER only)"
-  log "lab up in $((SECONDS - t0))s: $(node_names | tr '\n' ' ')$via"
+  local extra=""
+  ((SPARE == 0)) || extra+=" (not joined: $(node_names | tail -n "$SPARE" | tr '\n' ' '))"
+  [[ -z $UPGRADE_TO ]] || extra+=" ($UPGRADE_TO installable: lab-install $UPGRADE_TO kubeadm)"
+  log "lab up in $((SECONDS - t0))s: $(node_names | tr '\n' ' ')$via$extra"
   next_steps
 }
 
@@ -695,5 +755,7 @@ case ${1:-} in
   status) status ;;
   build) check_machine; resolve_version; bash "$REPO/lab/deps.sh"; build ;;
   exec) shift; in_node "$@" ;;
-  *) echo "usage: $0 up|down|status|build|exec NODE CMD..." >&2; exit 2 ;;
+  # e2e-kubeadm: kubeadm's own e2e suite for the lab's version; prints its path.
+  e2e-kubeadm) resolve_version; bash "$REPO/lab/build-k8s.sh" "$K8S_VERSION" e2e_kubeadm "$CACHE" >&2; echo "$CACHE/k8s-$K8S_VERSION/bin/e2e_kubeadm.test" ;;
+  *) echo "usage: $0 up|down|status|build|exec NODE CMD...|e2e-kubeadm" >&2; exit 2 ;;
 esac
