@@ -212,6 +212,19 @@ func planAPIObjects(ctx context.Context, c *Cluster, phase, server, rollout stri
 	if rollout == "" {
 		rollout, roll = server, roll && proxyRepointed
 	}
+	if roll && ds.Spec.Template.Annotations[rolloutAnnotation] != rollout && !proxyRepointed {
+		// Another tool rewrote the template since (kubeadm upgrade's
+		// kube-proxy addon drops the annotation): pods it started after
+		// the ConfigMap's last write read the endpoint already.
+		current, err := proxyPodsCurrent(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if current {
+			c.Log.Detail(phase, "", "kube-proxy pods all started after their ConfigMap's last write: no roll needed")
+			roll = false
+		}
+	}
 	if roll && ds.Spec.Template.Annotations[rolloutAnnotation] != rollout {
 		rolled = true
 		steps = append(steps, Step{What: "kube-system/kube-proxy DaemonSet: roll pods", Details: []string{"annotation " + rolloutAnnotation + "=" + rollout},
@@ -275,6 +288,33 @@ func clusterInfoSigned(ctx context.Context, c *Cluster) (bool, string, error) {
 		}
 	}
 	return true, "", nil
+}
+
+// proxyPodsCurrent: there are kube-proxy pods, none being deleted, and all
+// were created after the last write of the kube-proxy ConfigMap (the
+// newest of its managedFields' times), so each read the kubeconfig it holds.
+func proxyPodsCurrent(ctx context.Context, c *Cluster) (bool, error) {
+	cm, err := c.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("read kube-system/kube-proxy: %w", err)
+	}
+	last := cm.CreationTimestamp.Time
+	for _, mf := range cm.ManagedFields {
+		if mf.Time != nil && mf.Time.After(last) {
+			last = mf.Time.Time
+		}
+	}
+	pods, err := c.Kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-proxy"})
+	if err != nil {
+		return false, fmt.Errorf("list kube-proxy pods: %w", err)
+	}
+	for _, p := range pods.Items {
+		// Times have a second's grain: the same second is not after.
+		if p.DeletionTimestamp != nil || !p.CreationTimestamp.After(last) {
+			return false, nil
+		}
+	}
+	return len(pods.Items) > 0, nil
 }
 
 func kubeProxyRolled(ctx context.Context, c *Cluster) (bool, string, error) {

@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -314,5 +315,48 @@ func TestClusterConfigWithoutKubeProxy(t *testing.T) {
 	}
 	if done, why, err := check(ctx, ClusterConfig{}, f.c); err != nil || !done {
 		t.Errorf("after apply: %v %s %v", done, why, err)
+	}
+}
+
+// TestKubeProxyRollAfterOtherTools: a kube-proxy template without haadm's
+// annotation (kubeadm upgrade rewrites the DaemonSet) needs no roll when
+// every pod started after the ConfigMap's last write, and does otherwise.
+func TestKubeProxyRollAfterOtherTools(t *testing.T) {
+	t.Parallel()
+	written := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, tt := range []struct {
+		name string
+		pods []time.Duration // creation, after the ConfigMap's write
+		roll bool
+	}{
+		{"every pod newer", []time.Duration{time.Minute, 2 * time.Minute}, false},
+		{"one pod older", []time.Duration{time.Minute, -time.Minute}, true},
+		{"one pod the same second", []time.Duration{time.Minute, 0}, true},
+		{"no pods", nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, setup{})
+			ctx := testCtx(t, 10*time.Second)
+			cm := getCM(t, f, "kube-system", "kube-proxy")
+			cm.Data["kubeconfig.conf"] = strings.Replace(cm.Data["kubeconfig.conf"], "https://10.250.0.11:6443", "https://10.250.0.12:8443", 1)
+			// The fake clientset keeps no managedFields: the creation is
+			// the last write here (proxyPodsCurrent takes the newer).
+			cm.CreationTimestamp = metav1.NewTime(written)
+			if _, err := f.kube.CoreV1().ConfigMaps("kube-system").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for i, d := range tt.pods {
+				p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("kube-proxy-%d", i), Namespace: "kube-system",
+					Labels: map[string]string{"k8s-app": "kube-proxy"}, CreationTimestamp: metav1.NewTime(written.Add(d))}}
+				if _, err := f.kube.CoreV1().Pods("kube-system").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w := plan(t, ctx, ClusterConfig{}, f.c)
+			if got := slices.Contains(stepsOf(w), "kube-system/kube-proxy DaemonSet: roll pods"); got != tt.roll {
+				t.Errorf("roll pods in the plan: %v, want %v\n%q", got, tt.roll, stepsOf(w))
+			}
+		})
 	}
 }
