@@ -66,5 +66,13 @@ e2e-all: build
 
 check: test e2e
 
+# The benchmark (issue 10; not part of test, check or CI): each scenario on
+# BENCH_RUNS (3) fresh labs, holding the lab lock throughout; BENCH_ONLY
+# picks scenarios (bench/cmd/bench says which). Writes bench/results/
+# latest.json, latest.md and the plots.
+bench: build
+	$(GO) build -o bin/bench ./bench/cmd/bench
+	bin/bench
+
 clean:
 	rm -rf bin dist

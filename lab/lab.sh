@@ -27,6 +27,9 @@
 # with `lab-install VERSION PACKAGE...` (the lab's apt-get install), so
 # `kubeadm upgrade` runs as on real machines. Each node has its own
 # /usr/local/bin: installing on one leaves the others on their version.
+# LAB_CONTROL_PLANE_ENDPOINT (none): HOST:PORT for kubeadm init's
+# controlPlaneEndpoint, a cluster born the way kubeadm supports HA (the
+# benchmark's kubeadm join --control-plane baseline).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,6 +44,7 @@ API_PORT=6443; [[ $PROFILE == production ]] && API_PORT=7443
 SPARE=${LAB_SPARE:-0}
 [[ $SPARE =~ ^[0-9]+$ ]] && ((SPARE < NODES_COUNT)) || { echo "[lab] error: LAB_SPARE=$SPARE: use a number below LAB_NODES ($NODES_COUNT)" >&2; exit 1; }
 UPGRADE_TO=${LAB_UPGRADE_TO:-}
+CONTROL_PLANE_ENDPOINT=${LAB_CONTROL_PLANE_ENDPOINT:-}
 ACCESS=${LAB_ACCESS:-direct}
 [[ $ACCESS == direct || $ACCESS == bastion ]] || { echo "[lab] error: LAB_ACCESS=$ACCESS: use direct or bastion" >&2; exit 1; }
 NAMES=(shaolin emei wudang huashan kunlun kongtong qingcheng)
@@ -463,6 +467,7 @@ apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 kubernetesVersion: $K8S_VERSION
 clusterName: kubernetes
+${CONTROL_PLANE_ENDPOINT:+controlPlaneEndpoint: $CONTROL_PLANE_ENDPOINT}
 networking:
   serviceSubnet: $SERVICE_CIDR
   podSubnet: $POD_CIDR
@@ -582,7 +587,7 @@ kubectl_host() { "$CACHE/k8s-$K8S_VERSION/bin/kubectl" --kubeconfig "$OUT/kubeco
 
 # lab_version is what $STATE/version records: what `up` built, so a lab of
 # another version, size, profile or access mode is rebuilt.
-lab_version() { echo "$K8S_VERSION $NODES_COUNT $PROFILE $ACCESS spare=$SPARE upgrade=${UPGRADE_TO:-none}"; }
+lab_version() { echo "$K8S_VERSION $NODES_COUNT $PROFILE $ACCESS spare=$SPARE upgrade=${UPGRADE_TO:-none}${CONTROL_PLANE_ENDPOINT:+ endpoint=$CONTROL_PLANE_ENDPOINT}"; }
 
 healthy() {
   [[ -f $STATE/version && $(cat "$STATE/version") == "$(lab_version)" ]] || return 1
