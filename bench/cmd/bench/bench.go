@@ -56,7 +56,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	defer unlock()
 	b.results = report.Results{Started: time.Now().UTC(), Runs: b.cfg.runs, Only: b.cfg.onlyRaw, Machine: machine(ctx)}
-	b.results.Versions.Haadm, b.results.Versions.Commit = haadmVersion(ctx, b.cfg.repo)
+	b.results.Versions.Haadm, b.results.Versions.Commit = haadmVersion(ctx, b.cfg.haadm)
 	b.say("haadm %s, %d run(s) of every scenario, results in %s", b.results.Versions.Haadm, b.cfg.runs, b.cfg.out)
 
 	// Runs interleave the scenarios, so a slow spell of the machine

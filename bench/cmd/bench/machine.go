@@ -44,17 +44,21 @@ func machine(ctx context.Context) report.Machine {
 	return m
 }
 
-// haadmVersion is the repository's git describe and commit: what was
-// built into bin/haadm by make bench.
-func haadmVersion(ctx context.Context, repo string) (describe, commit string) {
-	run := func(args ...string) string {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = repo
-		out, err := cmd.Output()
-		if err != nil {
-			return ""
-		}
-		return strings.TrimSpace(string(out))
+// haadmVersion is what the binary under test says it is (`haadm
+// version`: the git describe and commit make bench built it from), not
+// the worktree's state now, which may have moved on while the bench ran.
+func haadmVersion(ctx context.Context, haadm string) (describe, commit string) {
+	out, err := exec.CommandContext(ctx, haadm, "version").Output()
+	if err != nil {
+		return "", ""
 	}
-	return run("describe", "--tags", "--always", "--dirty"), run("rev-parse", "HEAD")
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "haadm "); ok {
+			describe = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "commit:"); ok {
+			commit = strings.TrimSpace(v)
+		}
+	}
+	return describe, commit
 }
