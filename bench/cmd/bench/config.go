@@ -19,11 +19,8 @@ type config struct {
 	onlyRaw string
 }
 
-func configure(getenv func(string) string) (config, error) {
-	repo, err := os.Getwd()
-	if err != nil {
-		return config{}, fmt.Errorf("working directory: %w", err)
-	}
+// configure reads the settings for the repository at repo.
+func configure(getenv func(string) string, repo string) (config, error) {
 	if _, err := os.Stat(filepath.Join(repo, "lab/lab.sh")); err != nil {
 		return config{}, fmt.Errorf("run from the repository's top (make bench): %w", err)
 	}

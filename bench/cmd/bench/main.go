@@ -42,7 +42,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return 0
 	}
-	cfg, err := configure(getenv)
+	repo, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: working directory: %v\n", err)
+		return 2
+	}
+	cfg, err := configure(getenv, repo)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
