@@ -185,8 +185,8 @@ func Timeline(title string, rows []Row, marks []Mark, end float64) ([]byte, erro
 		l.Color = grey
 		l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
 		p.Add(l)
-		// Labels alternate between two heights: phases can be close.
-		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{{X: m.At, Y: top - 0.25*float64(i%2)}}, Labels: []string{m.Label}})
+		// Labels take turns at three heights: phases can be close.
+		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{{X: m.At, Y: top + 0.3*float64(i%3)}}, Labels: []string{m.Label}})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", title, err)
 		}
@@ -199,8 +199,8 @@ func Timeline(title string, rows []Row, marks []Mark, end float64) ([]byte, erro
 		xys   plotter.XYs
 		c     color.Color
 		shape draw.GlyphDrawer
-		name  string
-	}{{ok, green, draw.CircleGlyph{}, "success"}, {bad, red, draw.CrossGlyph{}, "failure"}} {
+		r     vg.Length
+	}{{ok, green, draw.CircleGlyph{}, vg.Points(1.6)}, {bad, red, draw.CrossGlyph{}, vg.Points(3)}} {
 		if len(set.xys) == 0 {
 			continue
 		}
@@ -208,16 +208,14 @@ func Timeline(title string, rows []Row, marks []Mark, end float64) ([]byte, erro
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", title, err)
 		}
-		s.GlyphStyle = draw.GlyphStyle{Color: set.c, Radius: vg.Points(1.6), Shape: set.shape}
+		s.GlyphStyle = draw.GlyphStyle{Color: set.c, Radius: set.r, Shape: set.shape}
 		p.Add(s)
-		p.Legend.Add(set.name, s)
 	}
+	p.Title.Text += "\ngreen: success, red x: failure; dashed: a phase begins"
 	p.NominalY(labels...)
 	p.X.Min, p.X.Max = 0, end
-	p.Y.Max = float64(len(rows))
-	p.Legend.Top = true
-	p.Legend.Left = true
-	return render(p, vg.Points(900), vg.Points(80+24*float64(len(rows))))
+	p.Y.Max = top + 0.9
+	return render(p, vg.Points(900), vg.Points(120+26*float64(len(rows))))
 }
 
 // Point is a scale point: X masters, the median and range of Y.
