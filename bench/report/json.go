@@ -142,6 +142,9 @@ func JSON(r Results) ([]byte, error) {
 	o.set("goals", Goals(f))
 	o.set("failures", nonNil(f.Failures))
 	o.set("bench_runs", r.Runs)
+	if r.RunsAsked != r.Runs {
+		o.set("bench_runs_asked", r.RunsAsked)
+	}
 	if r.Only != "" {
 		o.set("bench_only", r.Only)
 	}

@@ -26,6 +26,9 @@ func Markdown(r Results, plots []Plot) string {
 		r.Machine.CPUs, orDash(r.Machine.CPUModel), float64(r.Machine.MemoryBytes)/(1<<30), orDash(r.Machine.Kernel), orDash(r.Machine.GoVersion))
 	w("haadm %s, Kubernetes %s, etcd %s. BENCH_RUNS=%d: every figure is the median of its runs, each on a fresh lab, with the minimum and maximum beside it.\n",
 		orDash(r.Versions.Haadm), orDash(r.Versions.Kubernetes), orDash(r.Versions.Etcd), r.Runs)
+	if r.RunsAsked > r.Runs {
+		w("The bench was stopped after %d of its BENCH_RUNS=%d runs (SIGUSR1).\n", r.Runs, r.RunsAsked)
+	}
 	if r.Only != "" {
 		w("Only %s was measured (BENCH_ONLY): the rest is missing on purpose.\n", r.Only)
 	}

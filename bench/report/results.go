@@ -71,9 +71,12 @@ type Versions struct {
 type Results struct {
 	Started  time.Time `json:"started_at"`
 	Finished time.Time `json:"finished_at"`
-	Runs     int       `json:"bench_runs"`
-	Only     string    `json:"bench_only,omitempty"`
-	Machine  Machine   `json:"machine"`
-	Versions Versions  `json:"versions"`
-	Records  []Run     `json:"runs"`
+	// Runs are the runs of every scenario done; RunsAsked BENCH_RUNS
+	// (more when the bench was stopped early).
+	Runs      int      `json:"bench_runs"`
+	RunsAsked int      `json:"bench_runs_asked"`
+	Only      string   `json:"bench_only,omitempty"`
+	Machine   Machine  `json:"machine"`
+	Versions  Versions `json:"versions"`
+	Records   []Run    `json:"runs"`
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/haadm/haadm/bench/avail"
@@ -55,13 +57,26 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	b.results = report.Results{Started: time.Now().UTC(), Runs: b.cfg.runs, Only: b.cfg.onlyRaw, Machine: machine(ctx)}
+	b.results = report.Results{Started: time.Now().UTC(), Runs: b.cfg.runs, RunsAsked: b.cfg.runs, Only: b.cfg.onlyRaw, Machine: machine(ctx)}
 	b.results.Versions.Haadm, b.results.Versions.Commit = haadmVersion(ctx, b.cfg.haadm)
 	b.say("haadm %s, %d run(s) of every scenario, results in %s", b.results.Versions.Haadm, b.cfg.runs, b.cfg.out)
 
+	// SIGUSR1 ends the bench after the run under way, with the runs
+	// done so far as its results (a bench cut short by time, not broken).
+	last := make(chan os.Signal, 1)
+	signal.Notify(last, syscall.SIGUSR1)
+	defer signal.Stop(last)
 	// Runs interleave the scenarios, so a slow spell of the machine
 	// spreads over all of them instead of skewing one.
+runs:
 	for i := 1; i <= b.cfg.runs; i++ {
+		select {
+		case <-last:
+			b.say("SIGUSR1: stopping after %d run(s) of %d", i-1, b.cfg.runs)
+			b.results.Runs = i - 1
+			break runs
+		default:
+		}
 		if b.cfg.wants(report.ScenarioPromote, "") {
 			b.record(ctx, b.promoteRun(ctx, i))
 		}
