@@ -253,6 +253,9 @@ func phases(r Results) ([]PhaseSummary, []StepSummary) {
 			st[k] = append(st[k], s.Seconds)
 		}
 	}
+	// haadm's order, not the order phases first log in: lb's first line
+	// is its layout note at the very start.
+	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(phaseRank(a), phaseRank(b)) })
 	var ps []PhaseSummary
 	for _, p := range order {
 		sum, _ := stats.Summarize(ph[p])
@@ -276,4 +279,18 @@ func phases(r Results) ([]PhaseSummary, []StepSummary) {
 		return cmp.Compare(b.Median, a.Median)
 	})
 	return ps, ss
+}
+
+// phaseOrder is the order a promote goes through (phases/runner.go), with
+// the breakdown's own startup, plan and exit in their places.
+var phaseOrder = []string{"startup", "lock", "connect", "preflight", "plan", "backup", "etc-hosts", "certs", "host-files",
+	"etcd", "control-plane", "mark", "lb", "kubelet", "workers", "cluster-config", "promote", "ssh", "exit"}
+
+// phaseRank places a phase haadm has not told the bench about just
+// before the end.
+func phaseRank(p string) int {
+	if i := slices.Index(phaseOrder, p); i >= 0 {
+		return i
+	}
+	return len(phaseOrder) - 3
 }

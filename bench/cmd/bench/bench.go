@@ -27,6 +27,8 @@ type bench struct {
 	timelineRun   int
 	timelineEnd   time.Duration
 	timelineMarks []phaseMark
+	// keepAvailability links an availability.png drawn earlier (render).
+	keepAvailability bool
 }
 
 // phaseMark is when a phase began, since the promote's start.

@@ -31,9 +31,10 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the command: the bench, or (first argument failover-probe) the
+// run is the command: the bench; or, first argument failover-probe, the
 // failover measurement alone, which the bench runs inside a node's
-// network namespace for node-local's endpoint.
+// network namespace for node-local's endpoint; or, render, the report
+// drawn again from latest.json.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "failover-probe" {
 		if err := failoverProbeMain(ctx, args[1:], stdout); err != nil {
@@ -46,6 +47,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: working directory: %v\n", err)
 		return 2
+	}
+	if len(args) > 0 && args[0] == "render" {
+		if err := renderMain(args[1:], stderr); err != nil {
+			fmt.Fprintf(stderr, "bench render: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	cfg, err := configure(getenv, repo)
 	if err != nil {

@@ -405,7 +405,13 @@ func (b *bench) kubeadmRun(ctx context.Context, i int) report.Run {
 		fail(&r, "%v", err)
 		return r
 	}
-	join = strings.TrimSpace(join)
+	// The output has kubeadm's warnings too (no default route): the
+	// command is its "kubeadm join" line.
+	join = joinLine(join)
+	if join == "" {
+		fail(&r, "kubeadm token create --print-join-command printed no kubeadm join line: %s", lastLines(out, 4))
+		return r
+	}
 	var total float64
 	for _, n := range []string{"emei", "wudang"} {
 		cmd := join + " --control-plane --certificate-key " + m[1] + " --apiserver-advertise-address " + labIPs[n] +
@@ -440,6 +446,16 @@ func (b *bench) kubeadmRun(ctx context.Context, i int) report.Run {
 		fail(&r, "after the kubeadm joins: %v", err)
 	}
 	return r
+}
+
+// joinLine is the "kubeadm join ..." line of out, "" when there is none.
+func joinLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "kubeadm join ") {
+			return l
+		}
+	}
+	return ""
 }
 
 // scaleRun promotes a 5-node lab to masters masters.

@@ -11,6 +11,9 @@ import (
 	"github.com/haadm/haadm/bench/report"
 )
 
+// availabilityPNG is the availability plot, drawn from every request.
+const availabilityPNG = "availability.png"
+
 // write puts latest.json and latest.md in the results directory, and
 // with final the plots too. Each file is written aside and renamed, so a
 // reader never sees half of one.
@@ -104,6 +107,9 @@ func (b *bench) plots() ([]report.Plot, error) {
 		add("promote_phases.png", "promote's phases", png, err)
 	}
 
+	if len(b.timeline) == 0 && b.keepAvailability {
+		out = append(out, report.Plot{File: availabilityPNG, Title: "availability during promote (drawn by the bench itself)"})
+	}
 	if len(b.timeline) > 0 {
 		order := []string{first, "emei", "wudang", "endpoint"}
 		var rows []plots.Row
@@ -125,7 +131,7 @@ func (b *bench) plots() ([]report.Plot, error) {
 			ms = append(ms, plots.Mark{At: m.at.Seconds(), Label: m.phase})
 		}
 		png, err := plots.Timeline(fmt.Sprintf("API requests during promote run %d (every 100 ms per target and operation)", b.timelineRun), rows, ms, b.timelineEnd.Seconds())
-		add("availability.png", fmt.Sprintf("availability during promote run %d", b.timelineRun), png, err)
+		add(availabilityPNG, fmt.Sprintf("availability during promote run %d", b.timelineRun), png, err)
 	}
 
 	if len(f.Scale) > 1 {
