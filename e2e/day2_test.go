@@ -39,13 +39,19 @@ func (l *lab) day2(t *testing.T, m mode) {
 	if joiner == "" || joinerIP == "" || suite == "" {
 		t.Fatalf("E2E_DAY2 needs E2E_JOINER and E2E_JOINER_IP (a lab node not joined) and E2E_KUBEADM_SUITE (lab/lab.sh e2e-kubeadm)")
 	}
-	masters := l.controlPlaneNodes(t)
-	if slices.Contains(masters, joiner) { // a re-run on a lab that went further
-		l.ips[joiner] = joinerIP
-	}
-	// The failover test before this one had shaolin cut off: every member
-	// and apiserver back first.
-	waitFor(t, 3*time.Minute, "etcd healthy and every apiserver ready", func() bool {
+	// The failover test before this one had shaolin cut off, and the
+	// admin kubeconfig talks to shaolin: every member and apiserver back
+	// first, the list of masters read once the API answers there again.
+	var masters []string
+	waitFor(t, 3*time.Minute, "the API, etcd and every apiserver back", func() bool {
+		ms, err := l.listControlPlane()
+		if err != nil {
+			return false
+		}
+		masters = ms
+		if slices.Contains(masters, joiner) { // a re-run on a lab that went further
+			l.ips[joiner] = joinerIP
+		}
 		return l.healthyMembers("emei") == len(masters) && l.apiserversReady(masters)
 	})
 	read, write := l.apiThroughLB(t, m)
@@ -314,9 +320,21 @@ func (l *lab) sshTimed(t *testing.T, node, cmd string) time.Duration {
 // controlPlaneNodes are the nodes labelled control-plane, first the first master.
 func (l *lab) controlPlaneNodes(t *testing.T) []string {
 	t.Helper()
-	nodes, err := l.kube(t, "").CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: "node-role.kubernetes.io/control-plane"})
+	out, err := l.listControlPlane()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+func (l *lab) listControlPlane() ([]string, error) {
+	cs, err := l.kubeClient("")
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: "node-role.kubernetes.io/control-plane"})
+	if err != nil {
+		return nil, err
 	}
 	out := []string{first}
 	for _, n := range nodes.Items {
@@ -325,7 +343,7 @@ func (l *lab) controlPlaneNodes(t *testing.T) []string {
 		}
 	}
 	slices.Sort(out[1:])
-	return out
+	return out, nil
 }
 
 // apiserversReady: every named master's apiserver answers /readyz.

@@ -163,9 +163,17 @@ func setup(t *testing.T) *lab {
 
 func (l *lab) kube(t *testing.T, server string) kubernetes.Interface {
 	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", l.kubeconfig)
+	cs, err := l.kubeClient(server)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return cs
+}
+
+func (l *lab) kubeClient(server string) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", l.kubeconfig)
+	if err != nil {
+		return nil, err
 	}
 	if server != "" {
 		cfg = rest.CopyConfig(cfg)
@@ -176,11 +184,7 @@ func (l *lab) kube(t *testing.T, server string) kubernetes.Interface {
 	// second, and client-go's default (5 a second) queued them for many
 	// seconds, which the figures then counted as failover.
 	cfg.QPS = -1
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
+	return kubernetes.NewForConfig(cfg)
 }
 
 // firstSuccess is when, since t0, the first of the attempts a client

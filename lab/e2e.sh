@@ -24,6 +24,18 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 rc=0
 summary=()
+failures=()
+# why_failed prints, from a go test -v log, the output of each subtest that
+# failed (its log lines, not the metrics), so that the end of CI's output,
+# which is what is kept, says what went wrong.
+why_failed() {
+  awk '
+    NR == FNR { if ($0 ~ /^ *--- FAIL: /) { n = $0; sub(/^ *--- FAIL: /, "", n); sub(/ .*/, "", n); failed[n] = 1 }; next }
+    /^=== (RUN|NAME|CONT) / { name = $3; on = (name in failed); if (on) print; next }
+    /^ *--- (PASS|FAIL|SKIP): / { on = 0 }
+    on { print }
+  ' "$1" "$1" | tail -n 150
+}
 for run in ${E2E_RUNS:-v1.36.3:external:plain:4 v1.36.3:node-local:production v1.35:vip:plain:4:bastion:haproxy:v1.36.3}; do
   IFS=: read -r version mode profile nodes access engine upgrade <<< "$run"
   profile=${profile:-plain}
@@ -46,14 +58,18 @@ for run in ${E2E_RUNS:-v1.36.3:external:plain:4 v1.36.3:node-local:production v1
     rc=1; summary+=("$run: lab FAILED"); continue
   fi
   interrupt=""; [[ $mode == node-local ]] && interrupt=1
-  if env "${day2[@]}" E2E_NODES=$e2e_nodes E2E_ACCESS=$access E2E_INTERRUPT=$interrupt E2E_LB_MODE=$mode E2E_LB_ENGINE=$engine E2E_PROFILE=$profile go test -count=1 -tags e2e -timeout 30m -v ./e2e/...; then
+  if env "${day2[@]}" E2E_NODES=$e2e_nodes E2E_ACCESS=$access E2E_INTERRUPT=$interrupt E2E_LB_MODE=$mode E2E_LB_ENGINE=$engine E2E_PROFILE=$profile go test -count=1 -tags e2e -timeout 30m -v ./e2e/... 2>&1 | tee /tmp/haadm-e2e-test.log; [[ ${PIPESTATUS[0]} == 0 ]]; then
     summary+=("$run: ok ($((SECONDS - t0))s)")
   else
     rc=1; summary+=("$run: FAILED ($((SECONDS - t0))s)")
+    failures+=("$run" "$(why_failed /tmp/haadm-e2e-test.log)")
   fi
   suffix=""; [[ $access == direct ]] || suffix=-$access; [[ $engine == nginx ]] || suffix=$suffix-$engine; [[ -z $upgrade ]] || suffix=$suffix-day2
   [[ -f .lab/e2e-metrics-$mode.json ]] && cp ".lab/e2e-metrics-$mode.json" "/tmp/haadm-e2e-metrics-${version}-${mode}-${profile}${suffix}.json"
 done
 bash lab/lab.sh down || rc=1
+for ((i = 0; i < ${#failures[@]}; i += 2)); do
+  printf '[e2e] why %s failed:\n%s\n' "${failures[i]}" "${failures[i + 1]}" >&2
+done
 printf '[e2e] %s\n' "${summary[@]}" >&2
 exit $rc
