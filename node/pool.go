@@ -81,7 +81,7 @@ func DialAll(ctx context.Context, names []string, timeout time.Duration, dial Di
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h, err := dialBounded(ctx, name, timeout, dial)
+			h, err := DialBounded(ctx, name, timeout, dialGrace, dial)
 			results <- result{name, h, err}
 		}()
 	}
@@ -109,51 +109,74 @@ func DialAll(ctx context.Context, names []string, timeout time.Duration, dial Di
 // its own error says more than ours (handshake stage, address).
 const dialGrace = time.Second
 
-// dialBounded returns soon after the timeout even if dial ignores its
-// context; a host that still connects later is closed.
-func dialBounded(ctx context.Context, name string, timeout time.Duration, dial DialFunc) (Host, error) {
+// DialBounded dials one node and returns within timeout plus grace even
+// if dial ignores its context; a host that still connects later is
+// closed. The grace lets a dial that is being cancelled say why (the
+// handshake stage, the address), which says more than our timeout would;
+// a caller that must answer on time passes zero.
+func DialBounded(ctx context.Context, name string, timeout, grace time.Duration, dial DialFunc) (Host, error) {
+	var res *dialResult
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	type result struct {
-		host Host
-		err  error
-	}
-	done := make(chan result, 1)
+	done := make(chan dialResult, 1)
 	go func() {
 		h, err := dial(ctx, name)
 		if err == nil && h == nil {
 			err = errors.New("dial returned no host")
 		}
-		done <- result{h, err}
+		done <- dialResult{h, err}
 	}()
-	select {
-	case r := <-done:
-		return r.host, r.err
-	case <-ctx.Done():
-	}
-	select {
-	case r := <-done:
-		if r.err == nil {
-			// Connected just as the time ran out: the others were told
-			// this node is unreachable, so don't hand it out.
-			r.host.Close()
-			return nil, fmt.Errorf("node %s: %w", name, ctx.Err())
-		}
-		return nil, r.err
-	case <-time.After(dialGrace):
-	}
-	go func() {
-		if r := <-done; r.err == nil {
-			r.host.Close()
+	// A dial that gives back just the context's error says less than ours.
+	bare := func(err error) bool { return err == context.DeadlineExceeded || err == context.Canceled }
+	ended, late := ctx.Done(), (<-chan time.Time)(nil)
+	func() {
+		for {
+			select {
+			case r := <-done:
+				switch {
+				case r.err == nil && ctx.Err() != nil:
+					// Connected just as the time ran out: the others
+					// were told this node is unreachable, so don't hand
+					// it out.
+					r.host.Close()
+				case !bare(r.err) || ctx.Err() == nil:
+					res = &r
+				}
+				return
+			case <-ended:
+				if grace <= 0 {
+					go closeLate(done)
+					return
+				}
+				ended, late = nil, time.After(grace)
+			case <-late:
+				go closeLate(done)
+				return
+			}
 		}
 	}()
+	if res != nil {
+		return res.host, res.err
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return nil, fmt.Errorf("node %s: no connection within %v: %w", name, timeout, ctx.Err())
 	}
 	return nil, fmt.Errorf("node %s: %w", name, ctx.Err())
+}
+
+type dialResult struct {
+	host Host
+	err  error
+}
+
+// closeLate closes a host whose dial returned after DialBounded gave up.
+func closeLate(done <-chan dialResult) {
+	if r := <-done; r.err == nil {
+		r.host.Close()
+	}
 }
 
 // CloseAll closes every host and joins their errors.

@@ -56,3 +56,35 @@ func TestDialAll(t *testing.T) {
 		t.Fatal(hosts, err)
 	}
 }
+
+// TestDialBoundedNoGrace: a caller that must answer on time gets our
+// timeout error at the timeout, not the dial's own a grace later, and a
+// dial that still connects afterwards is closed.
+func TestDialBoundedNoGrace(t *testing.T) {
+	late := NewFake("late")
+	dial := func(ctx context.Context, name string) (Host, error) {
+		if name == "late" {
+			time.Sleep(time.Second) // ignores its context
+			return late, nil
+		}
+		<-ctx.Done()
+		return nil, ctx.Err() // the bare error, which says nothing of the node
+	}
+	for _, name := range []string{"late", "slow"} {
+		start := time.Now()
+		_, err := DialBounded(context.Background(), name, 200*time.Millisecond, 0, dial)
+		if want := "node " + name + ": no connection within 200ms: context deadline exceeded"; err == nil || err.Error() != want {
+			t.Errorf("%s: err %v, want %s", name, err, want)
+		}
+		if took := time.Since(start); took >= time.Second {
+			t.Errorf("%s: returned after %v, when the dial gave up or connected", name, took)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for !late.Closed() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !late.Closed() {
+		t.Error("the host that connected after the timeout is left open")
+	}
+}

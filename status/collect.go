@@ -26,6 +26,15 @@ func Collect(ctx context.Context, in Inputs) *Report {
 	for name, h := range in.Hosts {
 		files[name] = async(func() hostFiles { return readHostFiles(ctx, &in, h) })
 	}
+	for name, login := range in.Late {
+		files[name] = async(func() hostFiles {
+			h, err := login()
+			if err != nil {
+				return nil // unreachable: unreachableRows says so
+			}
+			return readHostFiles(ctx, &in, h)
+		})
+	}
 	connected := connectedNames(&in)
 
 	api := apiF()
@@ -74,7 +83,9 @@ func Collect(ctx context.Context, in Inputs) *Report {
 	}
 	done := map[string]hostFiles{}
 	for name, f := range files {
-		done[name] = f()
+		if got := f(); got != nil {
+			done[name] = got
+		}
 	}
 	r.Kubeconfigs = kubeconfigRows(topo, done)
 	r.LoadBalancers = lbsF()
@@ -94,6 +105,9 @@ func connectedNames(in *Inputs) []string {
 	for n := range in.Unreachable {
 		names = append(names, n)
 	}
+	for n := range in.Late {
+		names = append(names, n)
+	}
 	sort.Strings(names)
 	return names
 }
@@ -103,7 +117,12 @@ func connectedNames(in *Inputs) []string {
 func unreachableRows(in *Inputs, t *topology) []NodeError {
 	rows := []NodeError{}
 	for _, n := range connectedNames(in) {
-		if err, ok := in.Unreachable[n]; ok {
+		err, ok := in.Unreachable[n]
+		if login := in.Late[n]; login != nil {
+			_, err = login()
+			ok = err != nil
+		}
+		if ok {
 			msg := "unreachable"
 			if err != nil {
 				// node's errors name the node, and so does the row.
@@ -115,7 +134,8 @@ func unreachableRows(in *Inputs, t *topology) []NodeError {
 	for _, m := range t.masters {
 		_, connected := in.Hosts[m]
 		_, tried := in.Unreachable[m]
-		if !connected && !tried {
+		_, late := in.Late[m]
+		if !connected && !tried && !late {
 			rows = append(rows, NodeError{Node: m, Error: "not connected: haadm opened no SSH connection to this control-plane node"})
 		}
 	}

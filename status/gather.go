@@ -3,7 +3,6 @@ package status
 import (
 	"context"
 	"errors"
-	"maps"
 	"net"
 	"slices"
 	"time"
@@ -34,8 +33,9 @@ type GatherOptions struct {
 	// says; empty means the oldest labelled node. Its etcd client
 	// credentials are tried first.
 	FirstMaster string
-	// ProbeTimeout bounds every probe, as Inputs.ProbeTimeout; listing the
-	// nodes and each SSH login get twice as long (several round trips).
+	// ProbeTimeout bounds every probe, as Inputs.ProbeTimeout, and also
+	// listing the nodes and each SSH login: a node that is down costs one
+	// timeout, spent while the rest is inspected.
 	ProbeTimeout time.Duration
 }
 
@@ -44,11 +44,15 @@ type GatherOptions struct {
 // builds the etcd client (tunnelled through SSH, see etcdm.Connect),
 // collects the report and closes every connection. Like Collect it never
 // fails: whatever it cannot reach is in the report.
+//
+// Collect starts once the logins that were going to succeed have (see
+// settle), not when the last has failed: a dead node's login timing out
+// overlaps its apiserver's and its etcd member's probes, so it costs one
+// timeout, not three.
 func Gather(ctx context.Context, o GatherOptions) *Report {
 	in := Inputs{Kube: o.Kube, FirstMaster: o.FirstMaster, ProbeTimeout: o.ProbeTimeout, Unreachable: map[string]error{}}
-	slow := 2 * in.timeout()
 
-	nodes := listNodes(ctx, o.Kube, slow)
+	nodes := listNodes(ctx, o.Kube, in.timeout())
 	var names []string
 	ips := map[string]string{}
 	for _, n := range nodes {
@@ -63,22 +67,96 @@ func Gather(ctx context.Context, o GatherOptions) *Report {
 		}
 	}
 
-	hosts, err := node.DialAll(ctx, names, slow, o.Dial)
-	defer func() { _ = node.CloseAll(hosts) }()
-	var ue *node.UnreachableError
-	if errors.As(err, &ue) {
-		maps.Copy(in.Unreachable, ue.Errs)
-	}
-	for name, h := range hosts {
+	dials := startDials(ctx, names, in.timeout(), o.Dial)
+	defer func() {
+		for _, d := range dials {
+			if h, err := d.result(); err == nil {
+				_ = h.Close()
+			}
+		}
+	}()
+	in.Hosts, in.Late = settle(dials, in.Unreachable)
+	for name, h := range in.Hosts {
 		if ips[name] == "" {
 			if ip := sshAddress(h); ip != "" {
 				ips[name] = ip
 			}
 		}
 	}
-	in.Hosts = hosts
-	in.Etcd = etcdThroughSSH(hosts, ips, etcdMasters(nodes, o.Extra, o.FirstMaster))
+	in.Etcd = etcdThroughSSH(in.Hosts, ips, etcdMasters(nodes, o.Extra, o.FirstMaster))
 	return Collect(ctx, in)
+}
+
+// dialing is one SSH login under way.
+type dialing struct {
+	name  string
+	start time.Time
+	done  chan struct{}
+	host  node.Host
+	err   error
+	took  time.Duration
+}
+
+func (d *dialing) result() (node.Host, error) {
+	<-d.done
+	return d.host, d.err
+}
+
+// startDials logs in to every node at once, each login bounded by timeout
+// with no grace (node.DialBounded): a status must answer on time.
+// finished receives each login as it ends.
+func startDials(ctx context.Context, names []string, timeout time.Duration, dial node.DialFunc) []*dialing {
+	var out []*dialing
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
+		d := &dialing{name: name, start: time.Now(), done: make(chan struct{})}
+		go func() {
+			defer close(d.done)
+			d.host, d.err = node.DialBounded(ctx, name, timeout, 0, dial)
+			d.took = time.Since(d.start)
+		}()
+		out = append(out, d)
+	}
+	return out
+}
+
+// settle waits for the logins until all have ended, or until as long again
+// as the first successful one took has passed since it ended: logins start
+// together and a live node answers about as fast as the others, so one
+// still going by then is most likely down. It is not given up on: it is
+// returned among late, its files are still read if it connects, and only
+// the choice of which node probes go through (Inputs.via) passes it over.
+// Failed logins go to unreachable.
+func settle(dials []*dialing, unreachable map[string]error) (hosts map[string]node.Host, late map[string]func() (node.Host, error)) {
+	hosts, late = map[string]node.Host{}, map[string]func() (node.Host, error){}
+	ended := make(chan *dialing, len(dials))
+	for _, d := range dials {
+		go func() { <-d.done; ended <- d }()
+	}
+	var cutoff <-chan time.Time
+	seen := map[*dialing]bool{}
+	for len(seen) < len(dials) {
+		select {
+		case d := <-ended:
+			seen[d] = true
+			if d.err == nil && cutoff == nil {
+				cutoff = time.After(max(d.took, 50*time.Millisecond))
+			}
+			continue
+		case <-cutoff:
+		}
+		break
+	}
+	for _, d := range dials {
+		switch {
+		case !seen[d]:
+			late[d.name] = d.result
+		case d.err != nil:
+			unreachable[d.name] = d.err
+		default:
+			hosts[d.name] = d.host
+		}
+	}
+	return hosts, late
 }
 
 // listNodes is nil when the API does not answer: Collect lists the nodes

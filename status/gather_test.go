@@ -64,6 +64,14 @@ type gatherDialer struct {
 	e    *labEnv
 	addr func(name string) string
 	down []string
+	// hang are nodes that never answer (cut off): their login lasts until
+	// its context ends. slow logins take that long more.
+	hang []string
+	slow map[string]time.Duration
+	// hangStarted is when the first hanging login began.
+	hangStarted time.Time
+	// firstRead is when each node's files were first read.
+	firstRead map[string]time.Time
 
 	mu     sync.Mutex
 	dialed []string
@@ -73,11 +81,39 @@ func (d *gatherDialer) dial(ctx context.Context, name string) (node.Host, error)
 	d.mu.Lock()
 	d.dialed = append(d.dialed, name)
 	d.mu.Unlock()
+	if slices.Contains(d.hang, name) {
+		d.mu.Lock()
+		if d.hangStarted.IsZero() {
+			d.hangStarted = time.Now()
+		}
+		d.mu.Unlock()
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	time.Sleep(d.slow[name])
 	h, ok := d.e.hosts[name]
 	if !ok || slices.Contains(d.down, name) {
 		return nil, fmt.Errorf("node %s: connecting to %s:22: connection refused", name, d.e.ips[name])
 	}
+	if d.firstRead != nil {
+		return readClock{sshHost{Fake: h, addr: d.addr(name)}, d}, nil
+	}
 	return sshHost{Fake: h, addr: d.addr(name)}, nil
+}
+
+// readClock notes when a node's files were first read.
+type readClock struct {
+	sshHost
+	d *gatherDialer
+}
+
+func (h readClock) ReadFiles(ctx context.Context, paths []string) (map[string]node.File, error) {
+	h.d.mu.Lock()
+	if _, ok := h.d.firstRead[h.Name()]; !ok {
+		h.d.firstRead[h.Name()] = time.Now()
+	}
+	h.d.mu.Unlock()
+	return h.sshHost.ReadFiles(ctx, paths)
 }
 
 // credentialsReadOn names the masters etcdm.Connect read credentials on.
@@ -97,7 +133,7 @@ func credentialsReadOn(e *labEnv) []string {
 func checkAllClosed(t *testing.T, e *labEnv, d *gatherDialer) {
 	t.Helper()
 	for _, name := range d.dialed {
-		if h, ok := e.hosts[name]; ok && !slices.Contains(d.down, name) && !h.Closed() {
+		if h, ok := e.hosts[name]; ok && !slices.Contains(d.down, name) && !slices.Contains(d.hang, name) && !h.Closed() {
 			t.Errorf("%s left open", name)
 		}
 	}
@@ -149,6 +185,48 @@ func TestGatherUnreachable(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(d.dialed, " "), "emei"); n != 1 {
 		t.Errorf("emei, listed and in Extra, dialled %d times", n)
+	}
+	checkAllClosed(t, e, d)
+}
+
+// TestGatherCutOff: shaolin is cut off, its login never answers, and
+// wudang's login is slow. The inspection does not wait for shaolin's login
+// to time out; wudang, late, is inspected all the same and not taken for
+// unreachable.
+func TestGatherCutOff(t *testing.T) {
+	e := gatherEnv(t)
+	e.inputs(t)
+	d := &gatherDialer{e: e, addr: func(n string) string { return e.ips[n] + ":22" }, hang: []string{"shaolin"},
+		slow: map[string]time.Duration{"wudang": 300 * time.Millisecond}, firstRead: map[string]time.Time{}}
+	r := Gather(t.Context(), GatherOptions{Kube: e.kube, Dial: d.dial, ProbeTimeout: time.Second})
+	want := []NodeError{{Node: "shaolin", Error: "unreachable: no connection within 1s: context deadline exceeded"}}
+	if !slices.Equal(r.Unreachable, want) {
+		t.Errorf("unreachable %+v, want %+v", r.Unreachable, want)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// shaolin's login cannot give up before its timeout has passed.
+	if read, ok := d.firstRead["emei"]; !ok || !read.Before(d.hangStarted.Add(time.Second)) {
+		t.Errorf("emei's files read %v after shaolin's login began: the inspection waited for it to time out", read.Sub(d.hangStarted))
+	}
+	if _, ok := d.firstRead["wudang"]; !ok {
+		t.Error("wudang, whose login was late, was never read")
+	}
+	for _, k := range r.Kubeconfigs {
+		if k.Node == "wudang" && k.Error != "" {
+			t.Errorf("wudang's %s: %s", k.File, k.Error)
+		}
+	}
+	if len(r.Etcd.Members) != 3 || r.Etcd.Error != "" {
+		t.Errorf("etcd: %+v", r.Etcd)
+	}
+	if r.Verdict != VerdictDegraded || !slices.Contains(r.Reasons, "node shaolin: not inspected (unreachable: no connection within 1s: context deadline exceeded)") {
+		t.Errorf("verdict %s:\n  %s", r.Verdict, strings.Join(r.Reasons, "\n  "))
+	}
+	for _, reason := range r.Reasons {
+		if strings.Contains(reason, "wudang") {
+			t.Errorf("wudang, only late, is blamed: %s", reason)
+		}
 	}
 	checkAllClosed(t, e, d)
 }

@@ -28,6 +28,11 @@ type Inputs struct {
 	// Unreachable are the nodes that could not be dialled, with the error
 	// (node.UnreachableError.Errs).
 	Unreachable map[string]error
+	// Late are logins still under way (see Gather): each returns the host
+	// or why there is none, within its own bound. Their files are read
+	// when they connect and they count as unreachable when they fail, but
+	// no probe goes through them.
+	Late map[string]func() (node.Host, error)
 	// Etcd returns a client whose dialer reaches every member's client
 	// URL (haadm tunnels etcd through SSH). It may fail; nil skips etcd.
 	// Collect closes the client.
@@ -65,6 +70,13 @@ func (in *Inputs) dial(ctx context.Context, via, network, addr string) (net.Conn
 		return in.Dial(ctx, via, network, addr)
 	}
 	h, ok := in.Hosts[via]
+	if login := in.Late[via]; !ok && login != nil {
+		var err error
+		if h, err = login(); err != nil {
+			return nil, err
+		}
+		ok = true
+	}
 	if !ok {
 		return nil, fmt.Errorf("no connection to node %s", via)
 	}

@@ -87,7 +87,9 @@ func proxyLB(ctx context.Context, in *Inputs, t *topology, node string, e lb.Eng
 	front := listenProbeAddr(listen, t.ip[node])
 	row.Address = "https://" + front
 	row.Backends = make([]Backend, len(addrs))
-	via := in.via(node)
+	// From the node itself, whose files these are: a listener on loopback
+	// is only that node's.
+	via := node
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		res := in.probe(ctx, via, front, false)
