@@ -47,7 +47,10 @@ type Node struct {
 	ControlPlane   bool // carries Label
 	Tainted        bool // carries Taint
 	Ready          bool
-	Created        time.Time
+	// NotReady is the kubelet's word for why it is not Ready (the
+	// condition's reason and message), empty when Ready.
+	NotReady string
+	Created  time.Time
 }
 
 // NodeOf reads a Node from the API object.
@@ -63,7 +66,13 @@ func NodeOf(n corev1.Node) Node {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			out.Ready = c.Status == corev1.ConditionTrue
+			if !out.Ready {
+				out.NotReady = strings.Join(slices.DeleteFunc([]string{"Ready " + string(c.Status), c.Reason, c.Message}, func(s string) bool { return s == "" }), ": ")
+			}
 		}
+	}
+	if !out.Ready && out.NotReady == "" {
+		out.NotReady = "no Ready condition posted yet"
 	}
 	return out
 }

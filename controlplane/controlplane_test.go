@@ -74,7 +74,7 @@ func TestNodeOf(t *testing.T) {
 		in   corev1.Node
 		want Node
 	}{
-		{"empty", corev1.Node{}, Node{}},
+		{"empty", corev1.Node{}, Node{NotReady: "no Ready condition posted yet"}},
 		{"master", corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "shaolin", CreationTimestamp: ts, Labels: map[string]string{Label: ""}},
 			Spec:       corev1.NodeSpec{Taints: []corev1.Taint{Taint()}},
@@ -92,7 +92,12 @@ func TestNodeOf(t *testing.T) {
 		{"labelled with a value, not ready", corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "emei", Labels: map[string]string{Label: "true"}},
 			Status:     corev1.NodeStatus{Conditions: ready(corev1.ConditionUnknown)},
-		}, Node{Name: "emei", ControlPlane: true}},
+		}, Node{Name: "emei", ControlPlane: true, NotReady: "Ready Unknown"}},
+		{"not ready, as the kubelet says", corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: "huashan"},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse,
+				Reason: "KubeletNotReady", Message: "container runtime network not ready: NetworkReady=false"}}},
+		}, Node{Name: "huashan", NotReady: "Ready False: KubeletNotReady: container runtime network not ready: NetworkReady=false"}},
 		{"the taint with another effect or key is not kubeadm's", corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "wudang"},
 			Spec: corev1.NodeSpec{Taints: []corev1.Taint{
@@ -100,15 +105,15 @@ func TestNodeOf(t *testing.T) {
 				{Key: "node-role.kubernetes.io/master", Effect: corev1.TaintEffectNoSchedule},
 			}},
 			Status: corev1.NodeStatus{Conditions: ready(corev1.ConditionFalse)},
-		}, Node{Name: "wudang"}},
+		}, Node{Name: "wudang", NotReady: "Ready False"}},
 		{"the taint with a value still counts", corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "wudang"},
 			Spec:       corev1.NodeSpec{Taints: []corev1.Taint{{Key: Label, Value: "x", Effect: corev1.TaintEffectNoSchedule}}},
-		}, Node{Name: "wudang", Tainted: true}},
+		}, Node{Name: "wudang", Tainted: true, NotReady: "no Ready condition posted yet"}},
 		{"no InternalIP", corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "wutai"},
 			Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: "203.0.113.14"}}},
-		}, Node{Name: "wutai"}},
+		}, Node{Name: "wutai", NotReady: "no Ready condition posted yet"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

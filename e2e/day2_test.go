@@ -194,8 +194,12 @@ func (l *lab) day2(t *testing.T, m mode) {
 		if !slices.Contains(masters, joiner) {
 			masters = append(masters, joiner)
 		}
-		waitFor(t, 3*time.Minute, joiner+"'s etcd a started voter and its apiserver ready", func() bool {
-			return l.healthyMembers(first) == len(masters) && l.apiserversReady(masters)
+		// kubeadm join returns before the kubelet has posted Ready (15 s
+		// later in the lab), and haadm, rightly, promotes no node that is
+		// not Ready: wait as an operator watching kubectl get nodes would.
+		waitFor(t, 3*time.Minute, joiner+" Ready, its etcd a started voter and its apiserver ready", func() bool {
+			n, err := l.kube(t, "").CoreV1().Nodes().Get(ctx, joiner, metav1.GetOptions{})
+			return err == nil && ready(*n) && l.healthyMembers(first) == len(masters) && l.apiserversReady(masters)
 		})
 		if ms := l.members(t, first); len(ms.Members) != 4 || slices.ContainsFunc(ms.Members, func(x etcdMember) bool { return x.IsLearner }) {
 			t.Errorf("etcd after the join: %+v, want 4 voters", ms)

@@ -57,7 +57,9 @@ func Preflight(ctx context.Context, c *Cluster) error {
 			add("node %s runs kubelet %s but %s runs %s: upgrade it to the same version first (kubeadm upgrade node)", n.Name, n.KubeletVersion, c.First.Name, c.First.KubeletVersion)
 		}
 		if !n.Ready {
-			add("node %s is not Ready: fix it before promoting it", n.Name)
+			// A node kubeadm has just joined is not Ready for some
+			// seconds: say what the kubelet says.
+			add("node %s is not Ready (%s): wait for it to be, or fix it, before promoting it", n.Name, n.NotReady)
 		}
 		if n.IP == "" {
 			add("node %s has no InternalIP address in its status", n.Name)

@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/haadm/haadm/internal/probe"
 )
 
 // failoverEvery is how often an attempt starts after the cut; each has
@@ -100,10 +102,10 @@ func measureFailover(ctx context.Context, kubeconfig, server, node, id string) (
 	var both sync.WaitGroup
 	var readAfter, writeAfter time.Duration
 	both.Go(func() {
-		readAfter = firstSuccess(ctx, cut, func(int) error { return attempt(ctx, read) })
+		readAfter = probe.FirstSuccess(ctx, cut, failoverEvery, failoverWithin, func(int) error { return attempt(ctx, read) })
 	})
 	both.Go(func() {
-		writeAfter = firstSuccess(ctx, cut, func(i int) error {
+		writeAfter = probe.FirstSuccess(ctx, cut, failoverEvery, failoverWithin, func(i int) error {
 			return attempt(ctx, func(ctx context.Context) error { return write(ctx, fmt.Sprintf("haadm-bench-%s-post-%d", id, i)) })
 		})
 	})
@@ -175,36 +177,6 @@ func attempt(ctx context.Context, op func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	return op(ctx)
-}
-
-// firstSuccess is when, since t0, the first of the attempts started every
-// failoverEvery (none waiting for the last) succeeded; -1 when none did
-// within failoverWithin. A failover is timed to the attempts' interval,
-// not to the length of the timeouts that fail.
-func firstSuccess(ctx context.Context, t0 time.Time, op func(i int) error) time.Duration {
-	done := make(chan time.Duration, 1)
-	tk := time.NewTicker(failoverEvery)
-	defer tk.Stop()
-	deadline := time.After(failoverWithin)
-	for i := 0; ; i++ {
-		go func() {
-			if op(i) == nil {
-				select {
-				case done <- time.Since(t0):
-				default:
-				}
-			}
-		}()
-		select {
-		case took := <-done:
-			return took
-		case <-deadline:
-			return -1
-		case <-ctx.Done():
-			return -1
-		case <-tk.C:
-		}
-	}
 }
 
 // waitUntil retries op every 500 ms until it succeeds or d passes; the
