@@ -80,6 +80,13 @@ func Promote(ctx context.Context, cli *clientv3.Client, peerURL string, opts Pro
 // to hold up the caller for the rest of the promote timeout.
 const confirmTimeout = 15 * time.Second
 
+// confirmAttempt bounds one of confirmVoter's status calls: two polling
+// intervals, at least one second, at most the RPC timeout. A status is
+// one small round trip.
+func confirmAttempt(interval time.Duration) time.Duration {
+	return min(max(2*interval, time.Second), rpcTimeout)
+}
+
 // confirmVoter waits, if it can ask the member, until the member itself has
 // applied its promotion: the cluster lists it as a voter as soon as the
 // leader applies the change, while the member refuses client requests as a
@@ -93,7 +100,10 @@ func confirmVoter(parent context.Context, m Member, timeout time.Duration, opts 
 	defer cancel()
 	var lastErr error
 	err := poll(ctx, opts.Interval, func(ctx context.Context) (bool, error) {
-		sctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		// Each attempt is short: in the lab the first status asked of a
+		// member just promoted hung for the whole 5 s RPC timeout while
+		// the next, a new connection, answered at once.
+		sctx, cancel := context.WithTimeout(ctx, confirmAttempt(opts.Interval))
 		defer cancel()
 		st, err := opts.StatusOf(sctx, m)
 		switch {

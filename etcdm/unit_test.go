@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -151,5 +152,38 @@ func TestTrailerCheck(t *testing.T) {
 	bad[10] ^= 1
 	if err := check(bad); err == nil {
 		t.Fatal("corrupted stream accepted")
+	}
+}
+
+// TestConfirmVoterRetriesAHungStatus: the first status hangs (as the first
+// one asked of a just-promoted member did in the lab); the confirmation
+// comes from the next attempt, not after the whole RPC timeout.
+func TestConfirmVoterRetriesAHungStatus(t *testing.T) {
+	t.Parallel()
+	var calls int
+	var lines []string
+	start := time.Now()
+	confirmVoter(context.Background(), Member{ID: 7, Name: "wudang"}, confirmTimeout, PromoteOptions{
+		Interval: 200 * time.Millisecond,
+		StatusOf: func(ctx context.Context, m Member) (*clientv3.StatusResponse, error) {
+			calls++
+			if calls == 1 {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return &clientv3.StatusResponse{}, nil
+		},
+	}, func(s string) { lines = append(lines, s) })
+	if calls != 2 || len(lines) != 0 {
+		t.Errorf("%d status calls, reports %q; want 2 calls and no complaint", calls, lines)
+	}
+	if took := time.Since(start); took >= rpcTimeout {
+		t.Errorf("confirmed after %v: the hung attempt was given the whole RPC timeout", took)
+	}
+	if got := confirmAttempt(time.Second); got != 2*time.Second {
+		t.Errorf("confirmAttempt(1s) = %v", got)
+	}
+	if got := confirmAttempt(10 * time.Millisecond); got != time.Second {
+		t.Errorf("confirmAttempt(10ms) = %v", got)
 	}
 }
