@@ -109,6 +109,7 @@ func confirmVoter(parent context.Context, m Member, timeout time.Duration, opts 
 		switch {
 		case err != nil:
 			lastErr = err
+			report(fmt.Sprintf("asking member %s whether it applied its promotion: %v", m.Name, err))
 		case st == nil:
 			lastErr = errors.New("no status")
 		case st.IsLearner:

@@ -174,8 +174,8 @@ func TestConfirmVoterRetriesAHungStatus(t *testing.T) {
 			return &clientv3.StatusResponse{}, nil
 		},
 	}, func(s string) { lines = append(lines, s) })
-	if calls != 2 || len(lines) != 0 {
-		t.Errorf("%d status calls, reports %q; want 2 calls and no complaint", calls, lines)
+	if calls != 2 || len(lines) != 1 || !strings.Contains(lines[0], "context deadline exceeded") {
+		t.Errorf("%d status calls, reports %q; want 2 calls and the first one's error", calls, lines)
 	}
 	if took := time.Since(start); took >= rpcTimeout {
 		t.Errorf("confirmed after %v: the hung attempt was given the whole RPC timeout", took)
