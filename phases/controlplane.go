@@ -42,16 +42,23 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		return nil, err
 	}
 	steps := make([][]Step, len(c.New))
+	running := make([]bool, len(c.New))
 	if err := forEach(len(c.New), func(i int) error {
 		var err error
-		steps[i], err = planControlPlane(ctx, c, src, c.New[i])
+		steps[i], running[i], err = planControlPlane(ctx, c, src, c.New[i])
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	w := &Work{}
-	for _, s := range steps {
+	// Restarting apiservers goes one node at a time; starting the first
+	// ones on new masters, which nothing talks to yet (the load balancer
+	// comes later), may go at once.
+	w := &Work{PerNode: true}
+	for i, s := range steps {
 		w.add(s...)
+		if len(s) > 0 && running[i] {
+			w.PerNode = false
+		}
 	}
 	return w, nil
 }
@@ -96,7 +103,9 @@ func (ControlPlane) Reads(c *Cluster) map[string][]string {
 	return out
 }
 
-func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) ([]Step, error) {
+// planControlPlane is node n's steps, and whether it already has a
+// kube-apiserver manifest (so the steps may restart a running apiserver).
+func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) (_ []Step, running bool, _ error) {
 	nd := manifests.Node{Name: n.Name, IP: n.IP}
 	pods := map[string]func([]byte) ([]byte, error){
 		"kube-apiserver.yaml":          func(b []byte) ([]byte, error) { return manifests.APIServer(b, nd) },
@@ -107,8 +116,9 @@ func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) 
 	order := controlPlanePaths()
 	have, err := c.Host(n.Name).ReadFiles(ctx, order)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	_, running = have[manifestsDir+"/kube-apiserver.yaml"]
 	var files []node.File
 	var details []string
 	for _, p := range order {
@@ -118,12 +128,12 @@ func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) 
 				continue
 			}
 			if data, err = renderKubeconfig(c, src, want); err != nil {
-				return nil, fmt.Errorf("node %s: %s: %w", n.Name, p, err)
+				return nil, false, fmt.Errorf("node %s: %s: %w", n.Name, p, err)
 			}
 		} else {
 			name := strings.TrimPrefix(p, manifestsDir+"/")
 			if data, err = pods[name](src.pods[name]); err != nil {
-				return nil, fmt.Errorf("node %s: render %s: %w", n.Name, name, err)
+				return nil, false, fmt.Errorf("node %s: render %s: %w", n.Name, name, err)
 			}
 			if h, ok := have[p]; ok && string(h.Data) == string(data) {
 				continue
@@ -151,9 +161,9 @@ func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) 
 		if ok, _, _ := c.readyz(ctx, n.Name, controlplane.HostPort(n.IP, c.APIServerPort()), n.IP); !ok {
 			wait.Wait = false
 			wait.What = "kube-apiserver ready (its files are in place, it does not answer yet)"
-			return []Step{wait}, nil
+			return []Step{wait}, running, nil
 		}
-		return nil, nil
+		return nil, running, nil
 	}
 	return []Step{{
 		Node: n.Name, What: fmt.Sprintf("%d files (%s)", len(files), shortList(files)), Details: details,
@@ -168,7 +178,7 @@ func planControlPlane(ctx context.Context, c *Cluster, src *source, n NodeInfo) 
 			}
 			return c.Host(n.Name).WriteFiles(ctx, files)
 		},
-	}, wait}, nil
+	}, wait}, running, nil
 }
 
 // checkLocalMember: node n has a started etcd member.

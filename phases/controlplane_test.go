@@ -64,8 +64,8 @@ func TestControlPlaneApply(t *testing.T) {
 	f.useFakeEtcd(labVoters()...)
 	ctx := testCtx(t, 30*time.Second)
 	w := plan(t, ctx, ControlPlane{}, f.c)
-	if w.PerNode {
-		t.Error("control-plane restarts components: one node at a time")
+	if !w.PerNode {
+		t.Error("new masters' first apiservers, which nothing uses yet, start one at a time")
 	}
 	if got, want := stepsOf(w), []string{
 		"emei: 6 files (controller-manager.conf, scheduler.conf, admin.conf, and 3 more)", "emei: kube-apiserver ready (wait)",
@@ -151,6 +151,13 @@ func TestControlPlaneApply(t *testing.T) {
 	}
 	if after := f.writes(); !equalWrites(before, after) {
 		t.Errorf("second apply wrote files")
+	}
+
+	// A manifest that drifted is rewritten, which restarts a running
+	// apiserver: one node at a time.
+	f.fakes["wudang"].SetFile(manifestsDir+"/kube-apiserver.yaml", []byte("drifted"), 0o600)
+	if w := plan(t, ctx, ControlPlane{}, f.c); w.PerNode || len(w.Steps) != 2 {
+		t.Errorf("rewriting wudang's running apiserver: PerNode %v, steps %q", w.PerNode, stepsOf(w))
 	}
 }
 
