@@ -50,9 +50,10 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	}); err != nil {
 		return nil, err
 	}
-	// Restarting apiservers goes one node at a time; starting the first
-	// ones on new masters, which nothing talks to yet (the load balancer
-	// comes later), may go at once.
+	// Restarting apiservers goes one node at a time. Starting the first
+	// ones on new masters restarts nothing that serves: each is a new
+	// process that takes requests only once ready (the load balancer
+	// comes later), so they may start at once.
 	w := &Work{PerNode: true}
 	for i, s := range steps {
 		w.add(s...)
