@@ -63,6 +63,27 @@ func (c *Cached) ReadFiles(ctx context.Context, paths []string) (map[string]File
 	return c.Host.ReadFiles(ctx, paths)
 }
 
+// Peek answers from what Prefetch read, never from the node: ok is false
+// when it does not cover every path.
+func (c *Cached) Peek(paths []string) (_ map[string]File, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.known == nil {
+		return nil, false
+	}
+	out := map[string]File{}
+	for _, p := range paths {
+		if !c.known[p] {
+			return nil, false
+		}
+		if f, ok := c.files[p]; ok {
+			f.Data = clone(f.Data)
+			out[p] = f
+		}
+	}
+	return out, true
+}
+
 func (c *Cached) forget() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

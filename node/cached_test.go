@@ -50,3 +50,28 @@ func TestCachedServesPrefetchedReads(t *testing.T) {
 		t.Error("a command that may change the node must make the cache forget")
 	}
 }
+
+// TestCachedPeek answers from the prefetch only, never from the node.
+func TestCachedPeek(t *testing.T) {
+	t.Parallel()
+	f := NewFake("emei")
+	f.SetFile("/a", []byte("a"), 0o600)
+	counted := NewCounting(f)
+	c := NewCached(counted)
+	if _, ok := c.Peek([]string{"/a"}); ok {
+		t.Error("Peek before any prefetch answered")
+	}
+	if err := c.Prefetch(t.Context(), []string{"/a", "/missing"}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c.Peek([]string{"/a", "/missing"})
+	if _, missing := got["/missing"]; !ok || string(got["/a"].Data) != "a" || missing {
+		t.Errorf("Peek = %+v, %v", got, ok)
+	}
+	if _, ok := c.Peek([]string{"/a", "/b"}); ok {
+		t.Error("Peek of a path not prefetched answered")
+	}
+	if n := counted.RoundTrips(); n != 1 {
+		t.Errorf("%d round trips, want only the prefetch", n)
+	}
+}

@@ -168,7 +168,7 @@ func planNodeCerts(ctx context.Context, c *Cluster, src *source, m NodeInfo, now
 		if why == "" {
 			continue
 		}
-		issued, err := issue(l, have[keyPath].Data, now, c.certValidity())
+		issued, err := issue(l, have[keyPath].Data, now, c.certValidity(), c.keys.NewKey)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: issue %s: %w", m.Name, l.name, err)
 		}
@@ -239,7 +239,7 @@ type issued struct {
 // issue signs a certificate for l. The node's existing key is kept when
 // there is one (as `kubeadm certs renew` does), so nothing that pinned it
 // breaks.
-func issue(l leaf, keyPEM []byte, now time.Time, validity time.Duration) (issued, error) {
+func issue(l leaf, keyPEM []byte, now time.Time, validity time.Duration, newKey func(alg string) (crypto.Signer, error)) (issued, error) {
 	var out issued
 	var key crypto.Signer
 	if keyPEM != nil {
@@ -249,7 +249,7 @@ func issue(l leaf, keyPEM []byte, now time.Time, validity time.Duration) (issued
 	}
 	if key == nil {
 		var err error
-		if key, err = certs.NewKey(keyAlgorithm(l.ca.Cert)); err != nil {
+		if key, err = newKey(keyAlgorithm(l.ca.Cert)); err != nil {
 			return out, err
 		}
 		if out.newKey, err = certs.EncodeKeyPEM(key); err != nil {

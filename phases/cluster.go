@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/haadm/haadm/certs"
 	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/kubeadmcfg"
 	"github.com/haadm/haadm/lb"
@@ -107,7 +108,10 @@ type Cluster struct {
 	skipped map[string]error
 	// prefetched is closed when the run's prefetch has finished.
 	prefetched <-chan struct{}
-	srcOnce    sourceOnce // the first master's files, by sourceFiles
+	// keys makes the plans' new private keys, ahead of need once the
+	// prefetch has said how many (keysAhead); nil makes each when asked.
+	keys    *certs.KeyPool
+	srcOnce sourceOnce // the first master's files, by sourceFiles
 	// lbSites are the nodes found running haadm's nginx, for a remove or
 	// a rollback, which read the layout from the nodes instead of flags.
 	lbSites []string

@@ -218,7 +218,7 @@ func kubeconfigMatches(kc []byte, want kubeconfigWant, ca *x509.Certificate, mar
 }
 
 func renderKubeconfig(c *Cluster, src *source, want kubeconfigWant) ([]byte, error) {
-	key, err := certs.NewKey(keyAlgorithm(src.ca.Cert))
+	key, err := c.keys.NewKey(keyAlgorithm(src.ca.Cert))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/haadm/haadm/certs"
 	"github.com/haadm/haadm/lb"
 	"github.com/haadm/haadm/node"
 )
@@ -26,7 +27,17 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 	t0 := time.Now()
 	// The files every plan reads come in while preflight probes the nodes.
 	done := make(chan struct{})
-	go func() { defer close(done); prefetch(ctx, c, list) }()
+	c.keys = &certs.KeyPool{}
+	go func() {
+		defer close(done)
+		prefetch(ctx, c, list)
+		// The keys the plans will make are made while preflight waits on
+		// the nodes: pure CPU, no host is used after done.
+		if alg, n := keysAhead(ctx, c, list); n > 0 {
+			c.Log.Detail("plan", "", fmt.Sprintf("making %d %s keys ahead, while preflight runs", n, alg))
+			c.keys.Fill(ctx, alg, n)
+		}
+	}()
 	c.prefetched = done
 	c.needsImages = slices.ContainsFunc(list, func(p Phase) bool { return p.Name() == "etcd" || p.Name() == "control-plane" })
 	if err := Preflight(ctx, c); err != nil {
@@ -254,6 +265,53 @@ func prefetch(ctx context.Context, c *Cluster, list []Phase) {
 		}
 		return nil
 	})
+}
+
+// keysAhead is how many new private keys the plans of list will likely
+// make, and of which algorithm: one for each certificate and kubeconfig
+// of a new master that the prefetch did not find. Only speed depends on
+// it (KeyPool makes any further key when asked), so whatever the prefetch
+// did not read counts as there.
+func keysAhead(ctx context.Context, c *Cluster, list []Phase) (string, int) {
+	var paths []string
+	for _, p := range list {
+		switch p.(type) {
+		case Certs:
+			for _, l := range leafNames(false) {
+				paths = append(paths, pkiDir+"/"+l+".key")
+			}
+		case ControlPlane:
+			for _, p := range controlPlanePaths() {
+				if strings.HasSuffix(p, ".conf") {
+					paths = append(paths, p)
+				}
+			}
+		}
+	}
+	if len(paths) == 0 {
+		return "", 0
+	}
+	src, err := c.sourceFiles(ctx)
+	if err != nil {
+		return "", 0
+	}
+	n := 0
+	for _, m := range c.New {
+		h, ok := c.cached[m.Name]
+		if !ok {
+			continue
+		}
+		have, ok := h.Peek(paths)
+		if !ok {
+			continue
+		}
+		for _, p := range paths {
+			if _, ok := have[p]; !ok {
+				n++
+			}
+		}
+	}
+	return keyAlgorithm(src.ca.Cert), n
 }
 
 // leftover is the run's error when workers were left out or failed: the

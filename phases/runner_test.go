@@ -13,6 +13,7 @@ import (
 
 	"net/http"
 
+	"github.com/haadm/haadm/certs"
 	"github.com/haadm/haadm/manifests"
 	"github.com/haadm/haadm/node"
 )
@@ -113,6 +114,39 @@ func TestRunPrefetch(t *testing.T) {
 						t.Errorf("%s: %s %s%s", n, c.Kind, c.Cmd, c.Path)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestKeysAhead: a fresh lab's plans make a key for each of a new
+// master's seven certificates and three kubeconfigs; a converged one's
+// make none; without a prefetch nothing is guessed.
+func TestKeysAhead(t *testing.T) {
+	t.Parallel()
+	fresh := func(t *testing.T) *Cluster { return newFixture(t, setup{}).c }
+	converged := func(t *testing.T) *Cluster { _, c, _ := convergedLab(t); return c }
+	for _, tt := range []struct {
+		name     string
+		lab      func(t *testing.T) *Cluster
+		list     []Phase
+		prefetch bool
+		want     int
+	}{
+		{"fresh", fresh, All(), true, 20},
+		{"fresh, certs alone", fresh, []Phase{Certs{}}, true, 14},
+		{"fresh, no prefetch", fresh, All(), false, 0},
+		{"converged", converged, All(), true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := tt.lab(t)
+			useCache(c)
+			if tt.prefetch {
+				prefetch(t.Context(), c, tt.list)
+			}
+			if alg, n := keysAhead(t.Context(), c, tt.list); n != tt.want || (n > 0 && alg != certs.RSA2048) {
+				t.Errorf("%d %s keys, want %d", n, alg, tt.want)
 			}
 		})
 	}
