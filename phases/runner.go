@@ -28,6 +28,10 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 	// The files every plan reads come in while preflight probes the nodes.
 	done := make(chan struct{})
 	c.keys = &certs.KeyPool{}
+	// Keys not taken by the end of the run (a dry run, a failed
+	// preflight) are not made.
+	keysCtx, stopKeys := context.WithCancel(ctx)
+	defer stopKeys()
 	go func() {
 		defer close(done)
 		prefetch(ctx, c, list)
@@ -35,7 +39,7 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 		// the nodes: pure CPU, no host is used after done.
 		if alg, n := keysAhead(ctx, c, list); n > 0 {
 			c.Log.Detail("plan", "", fmt.Sprintf("making %d %s keys ahead, while preflight runs", n, alg))
-			c.keys.Fill(ctx, alg, n)
+			c.keys.Fill(keysCtx, alg, n)
 		}
 	}()
 	c.prefetched = done
