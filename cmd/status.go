@@ -64,7 +64,7 @@ The JSON and YAML schema is documented in status/SCHEMA.md.`,
 	}
 	access.register(c.Flags())
 	c.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
-	c.Flags().DurationVar(&probeTimeout, "probe-timeout", status.DefaultProbeTimeout, "bound for each single probe; a dead node costs at most this")
+	c.Flags().DurationVar(&probeTimeout, "probe-timeout", status.DefaultProbeTimeout, "bound for each single probe and each SSH login; a dead node costs about this much")
 	c.Flags().StringSliceVar(&nodes, "nodes", nil, "nodes to inspect besides those the API lists (when the API is down: the masters, by their ssh_config names)")
 	return c
 }

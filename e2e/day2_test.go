@@ -11,8 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,40 +271,23 @@ func (l *lab) kubeadmSuite(t *testing.T, suite string) {
 // balancer every 200 ms, and reports (never asserts) how many failed.
 func (l *lab) throughLB(t *testing.T, step string, read func() error, write func(string) error, do func()) {
 	t.Helper()
-	var total, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			err := read()
-			if err == nil {
-				err = write(fmt.Sprintf("haadm-e2e-day2-%s-%d-%d", strings.ReplaceAll(step, "_", "-"), time.Now().Unix(), i))
-			}
-			total.Add(1)
-			if err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
-			}
+	stop := l.writeProbe(func(i int) error {
+		if err := read(); err != nil {
+			return err
 		}
+		return write(fmt.Sprintf("haadm-e2e-day2-%s-%d-%d", strings.ReplaceAll(step, "_", "-"), time.Now().Unix(), i))
 	})
 	t0 := time.Now()
 	defer func() {
-		close(stop)
-		wg.Wait()
+		total, failed, first := stop()
 		l.metrics["day2_"+step+"_seconds"] = time.Since(t0).Seconds()
-		l.metrics["day2_"+step+"_lb_requests"] = total.Load()
-		l.metrics["day2_"+step+"_lb_requests_failed"] = failed.Load()
+		l.metrics["day2_"+step+"_lb_requests"] = total
+		l.metrics["day2_"+step+"_lb_requests_failed"] = failed
 		msg := ""
-		if e, ok := firstErr.Load().(string); ok {
-			msg = " (first: " + e + ")"
+		if first != "" {
+			msg = " (first: " + first + ")"
 		}
-		t.Logf("%s: %s; reads+writes through the load balancer: %d of %d failed%s", step, time.Since(t0).Round(time.Second), failed.Load(), total.Load(), msg)
+		t.Logf("%s: %s; reads+writes through the load balancer: %d of %d failed%s", step, time.Since(t0).Round(time.Second), failed, total, msg)
 	}()
 	do()
 }

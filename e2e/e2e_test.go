@@ -885,7 +885,7 @@ func TestE2E(t *testing.T) {
 		waitFor(t, 2*time.Minute, "the API through the LB without shaolin", func() bool {
 			return read() == nil && write(fmt.Sprintf("haadm-e2e-remove-%d", time.Now().UnixNano())) == nil
 		})
-		probe := l.writeProbe(write)
+		probe := l.writeProbe(func(i int) error { return write(fmt.Sprintf("haadm-e2e-probe-%d-%d", time.Now().Unix(), i)) })
 
 		r := l.run(t, "--kubeconfig", survivor, "remove", first)
 		if r.code == 0 || !strings.Contains(r.stderr, "--force") {
@@ -939,7 +939,7 @@ func TestE2E(t *testing.T) {
 		if st := l.run(t, "--kubeconfig", survivor, "status"); st.code != 0 {
 			t.Errorf("status after replacing shaolin: exit %d\n%s", st.code, st.stdout)
 		}
-		total, failed := probe()
+		total, failed, _ := probe()
 		l.metrics["writes_during_remove_and_replace"] = total
 		l.metrics["writes_failed_during_remove_and_replace"] = failed
 		t.Logf("API writes through the LB during remove and promote: %d failed of %d", failed, total)
@@ -1041,10 +1041,12 @@ func (l *lab) kubeAt(t *testing.T, path string) kubernetes.Interface {
 	return cs
 }
 
-// writeProbe writes every 200 ms until the returned function is called,
-// which stops it and says how many writes were tried and failed.
-func (l *lab) writeProbe(write func(name string) error) func() (total, failed int64) {
+// writeProbe runs op every 200 ms until the returned function is called,
+// which stops it and says how many runs were tried and failed, and the
+// first failure.
+func (l *lab) writeProbe(op func(i int) error) func() (total, failed int64, first string) {
 	var tot, bad atomic.Int64
+	var firstErr atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -1055,15 +1057,17 @@ func (l *lab) writeProbe(write func(name string) error) func() (total, failed in
 			case <-time.After(200 * time.Millisecond):
 			}
 			tot.Add(1)
-			if err := write(fmt.Sprintf("haadm-e2e-probe-%d-%d", time.Now().Unix(), i)); err != nil {
+			if err := op(i); err != nil {
 				bad.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
 			}
 		}
 	})
-	return func() (int64, int64) {
+	return func() (int64, int64, string) {
 		close(stop)
 		wg.Wait()
-		return tot.Load(), bad.Load()
+		first, _ := firstErr.Load().(string)
+		return tot.Load(), bad.Load(), first
 	}
 }
 

@@ -75,7 +75,8 @@ func Gather(ctx context.Context, o GatherOptions) *Report {
 			}
 		}
 	}()
-	in.Hosts, in.Late = settle(dials, in.Unreachable)
+	masters := etcdMasters(nodes, o.Extra, o.FirstMaster)
+	in.Hosts, in.Late = settle(dials, masters, in.Unreachable)
 	for name, h := range in.Hosts {
 		if ips[name] == "" {
 			if ip := sshAddress(h); ip != "" {
@@ -83,7 +84,7 @@ func Gather(ctx context.Context, o GatherOptions) *Report {
 			}
 		}
 	}
-	in.Etcd = etcdThroughSSH(in.Hosts, ips, etcdMasters(nodes, o.Extra, o.FirstMaster))
+	in.Etcd = etcdThroughSSH(in.Hosts, ips, masters)
 	return Collect(ctx, in)
 }
 
@@ -120,13 +121,15 @@ func startDials(ctx context.Context, names []string, timeout time.Duration, dial
 }
 
 // settle waits for the logins until all have ended, or until as long again
-// as the first successful one took has passed since it ended: logins start
-// together and a live node answers about as fast as the others, so one
-// still going by then is most likely down. It is not given up on: it is
-// returned among late, its files are still read if it connects, and only
-// the choice of which node probes go through (Inputs.via) passes it over.
-// Failed logins go to unreachable.
-func settle(dials []*dialing, unreachable map[string]error) (hosts map[string]node.Host, late map[string]func() (node.Host, error)) {
+// as the first successful login to a master took has passed since it
+// ended: logins start together and a live master answers about as fast as
+// the others, so one still going by then is most likely down. It is not
+// given up on: it is returned among late, its files are still read if it
+// connects, and only the choice of which node probes and etcd go through
+// passes it over; a connected master to go through is what settle waits
+// for (a quick worker does not end the wait). Failed logins go to
+// unreachable.
+func settle(dials []*dialing, masters []string, unreachable map[string]error) (hosts map[string]node.Host, late map[string]func() (node.Host, error)) {
 	hosts, late = map[string]node.Host{}, map[string]func() (node.Host, error){}
 	ended := make(chan *dialing, len(dials))
 	for _, d := range dials {
@@ -138,7 +141,7 @@ func settle(dials []*dialing, unreachable map[string]error) (hosts map[string]no
 		select {
 		case d := <-ended:
 			seen[d] = true
-			if d.err == nil && cutoff == nil {
+			if d.err == nil && cutoff == nil && slices.Contains(masters, d.name) {
 				cutoff = time.After(max(d.took, 50*time.Millisecond))
 			}
 			continue

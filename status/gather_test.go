@@ -231,6 +231,29 @@ func TestGatherCutOff(t *testing.T) {
 	checkAllClosed(t, e, d)
 }
 
+// TestGatherQuickNonMaster: a machine that is no master (here one named
+// with --nodes) answers long before the masters, which are merely slow: the
+// wait for logins is ended by a master's, so etcd and the probes still go
+// through the masters and nothing is blamed.
+func TestGatherQuickNonMaster(t *testing.T) {
+	e := gatherEnv(t)
+	e.inputs(t)
+	e.hosts["wutai"] = node.NewFake("wutai")
+	slow := map[string]time.Duration{}
+	for _, m := range e.masters {
+		slow[m] = 200 * time.Millisecond
+	}
+	d := &gatherDialer{e: e, addr: func(n string) string { return n + ":22" }, slow: slow}
+	r := Gather(t.Context(), GatherOptions{Kube: e.kube, Dial: d.dial, Extra: []string{"wutai"}, ProbeTimeout: time.Second})
+	if len(r.Etcd.Members) != 3 || r.Etcd.Error != "" {
+		t.Errorf("etcd: %+v", r.Etcd)
+	}
+	if len(r.Unreachable) != 0 || r.Verdict != VerdictHA {
+		t.Errorf("unreachable %+v, verdict %s:\n  %s", r.Unreachable, r.Verdict, strings.Join(r.Reasons, "\n  "))
+	}
+	checkAllClosed(t, e, d)
+}
+
 // TestGatherNoAPI: without a client the nodes the operator names are the
 // masters; their login addresses lead to etcd, and etcd to the apiservers.
 func TestGatherNoAPI(t *testing.T) {
