@@ -144,7 +144,7 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 			return err
 		},
 	}, {
-		Node: n.Name, What: "etcd.yaml", Details: []string{detail},
+		Node: n.Name, What: "etcd.yaml", Details: []string{detail, "systemctl restart kubelet, if the node had no " + manifestsDir + " (its kubelet would look for it only every 20 s)"},
 		Do: func(ctx context.Context) error {
 			out, err := manifests.Etcd(src, manifests.Node{Name: n.Name, IP: n.IP}, initial)
 			if err != nil {
@@ -153,7 +153,25 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 			if exists && bytes.Equal(old.Data, out) {
 				return nil // rewriting it would only make the kubelet look again
 			}
-			return c.Host(n.Name).WriteFiles(ctx, []node.File{{Path: path, Data: out, Mode: 0o600}})
+			h := c.Host(n.Name)
+			// A worker has no static-pod directory, and its kubelet, which
+			// found none, looks again only every 20 s: the learner would
+			// start up to 20 s late (13 s in the lab). Restarted, it
+			// watches the directory at once, as after kubeadm join.
+			absent, err := h.Output(ctx, "[ -d "+manifestsDir+" ] || echo absent")
+			if err != nil {
+				return err
+			}
+			if err := h.WriteFiles(ctx, []node.File{{Path: path, Data: out, Mode: 0o600}}); err != nil {
+				return err
+			}
+			if strings.TrimSpace(absent) == "absent" {
+				c.Log.Detail("etcd", n.Name, "the kubelet had no "+manifestsDir+" to watch: systemctl restart kubelet")
+				if _, err := h.Run(ctx, "systemctl restart kubelet"); err != nil {
+					return fmt.Errorf("restarting the kubelet to start etcd: %w", err)
+				}
+			}
+			return nil
 		},
 	}, {
 		Node: n.Name, What: "etcd member started", Wait: true,

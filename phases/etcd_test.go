@@ -182,7 +182,7 @@ func TestEtcdPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := manifestsDir + "/etcd.yaml"
-	if got, want := w.Steps[1].Details, []string{path + "\n" + node.Diff(path, nil, golden, false)}; !slices.Equal(got, want) {
+	if got, want := w.Steps[1].Details[0], path+"\n"+node.Diff(path, nil, golden, false); got != want {
 		t.Errorf("planned etcd.yaml for emei is not testdata/golden/manifests/emei/etcd.yaml:\n%s", got)
 	}
 	mustContain(t, string(golden), "--initial-cluster=emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380\n", "--initial-cluster-state=existing")
@@ -249,9 +249,13 @@ func TestEtcdApplyResumes(t *testing.T) {
 	t.Parallel()
 	f := certifiedFixture(t, setup{Opts: Options{Nodes: []string{"emei"}, LBNode: "emei"}})
 	f.startEtcd()
+	f.fakes["emei"].Respond("systemctl restart kubelet", "", nil)
 	cli, err := f.c.EtcdClient(t.Context())
 	if err != nil {
 		t.Fatal(err)
+	}
+	restarts := func() int {
+		return strings.Count(strings.Join(f.fakes["emei"].Commands(), "\n"), "systemctl restart kubelet")
 	}
 	run := func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 2500*time.Millisecond)
@@ -277,6 +281,12 @@ func TestEtcdApplyResumes(t *testing.T) {
 	}
 	mustContain(t, string(manifest), "--initial-cluster=emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380", "--name=emei")
 	mustContain(t, f.console.String(), "[etcd] emei: etcd learner https://10.250.0.12:2380 (", "[etcd] emei: etcd.yaml (", "[etcd] emei: etcd member started: FAILED")
+	// emei, a worker, had no static-pod directory: its kubelet is
+	// restarted after the write, so that it watches the new one at once.
+	if n := restarts(); n != 1 {
+		t.Errorf("%d kubelet restarts after the first etcd.yaml on emei, want 1", n)
+	}
+	mustContain(t, f.detail.String(), "[etcd] emei: the kubelet had no "+manifestsDir+" to watch: systemctl restart kubelet")
 
 	// The re-run's plan: the same join, the manifest already as planned.
 	w := plan(t, t.Context(), Etcd{}, f.c)
@@ -301,5 +311,8 @@ func TestEtcdApplyResumes(t *testing.T) {
 	}
 	if got := len(f.calls("emei", node.CallWrite)); got != writes {
 		t.Errorf("re-run rewrote etcd.yaml (%d writes, was %d)", got, writes)
+	}
+	if n := restarts(); n != 1 {
+		t.Errorf("the re-run restarted the kubelet again (%d restarts)", n)
 	}
 }

@@ -292,6 +292,18 @@ func newFixture(t *testing.T, s setup) *fixture {
 		// rendered configuration.
 		h.Respond("if crictl inspecti", "", nil)
 		h.Respond("if t=$(mktemp /tmp/haadm-lb-", "", nil)
+		// Whether the static-pod directory exists, as the shell would say.
+		f.handle(name, func(cmd string) (string, bool, error) {
+			if cmd != "[ -d "+manifestsDir+" ] || echo absent" {
+				return "", false, nil
+			}
+			for _, p := range h.Files() {
+				if p == manifestsDir || strings.HasPrefix(p, manifestsDir+"/") {
+					return "", true, nil
+				}
+			}
+			return "absent\n", true, nil
+		})
 	}
 	// As a full promote: preflight checks the images the static pods need.
 	c.needsImages = true
