@@ -36,6 +36,11 @@ type Stats struct {
 	// window (from Since to the probe's end), and GapAt where it began.
 	MaxGap float64 `json:"max_gap_seconds"`
 	GapAt  float64 `json:"max_gap_at_seconds"`
+	// FirstErr is the error of the first failed request from Since on,
+	// and FirstErrAt when that request started: what a failure was, not
+	// only when.
+	FirstErr   string  `json:"first_error,omitempty"`
+	FirstErrAt float64 `json:"first_error_at_seconds,omitempty"`
 }
 
 // Analyze judges samples over a probe that ran for window. fromStart
@@ -80,6 +85,9 @@ func Analyze(samples []Sample, window time.Duration, fromStart []string) []Stats
 			}
 			st.Requests++
 			if !s.OK {
+				if st.Failed == 0 {
+					st.FirstErr, st.FirstErrAt = s.Err, s.Start.Seconds()
+				}
 				st.Failed++
 				continue
 			}

@@ -1,6 +1,7 @@
 package avail
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -14,7 +15,11 @@ func every100(target, op string, from, to int, fail func(at int) bool) []Sample 
 	var out []Sample
 	for at := from; at < to; at += 100 {
 		ok := fail == nil || !fail(at)
-		out = append(out, Sample{Target: target, Op: op, Start: ms(at), End: ms(at + 20), OK: ok})
+		s := Sample{Target: target, Op: op, Start: ms(at), End: ms(at + 20), OK: ok}
+		if !ok {
+			s.Err = fmt.Sprintf("failed at %d ms", at)
+		}
+		out = append(out, s)
 	}
 	return out
 }
@@ -42,6 +47,10 @@ func TestAnalyze(t *testing.T) {
 	// Its one failure at 7.0 s: successes answered at 6.92 and 7.12.
 	if math.Abs(ep.MaxGap-0.2) > 1e-9 || math.Abs(ep.GapAt-6.92) > 1e-9 {
 		t.Errorf("endpoint gap %v at %v, want 0.2 at 6.92", ep.MaxGap, ep.GapAt)
+	}
+	// The first failure counted is the one at 7.0 s, not those before 5 s.
+	if ep.FirstErr != "failed at 7000 ms" || ep.FirstErrAt != 7 {
+		t.Errorf("endpoint's first error %q at %v, want the one at 7 s", ep.FirstErr, ep.FirstErrAt)
 	}
 	// shaolin: last success answered at 2.92 s, next at 4.52 s.
 	if sh.Since != 0 || sh.Requests != 100 || sh.Failed != 15 || math.Abs(sh.MaxGap-1.6) > 1e-9 || math.Abs(sh.GapAt-2.92) > 1e-9 {
