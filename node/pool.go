@@ -115,7 +115,6 @@ const dialGrace = time.Second
 // handshake stage, the address), which says more than our timeout would;
 // a caller that must answer on time passes zero.
 func DialBounded(ctx context.Context, name string, timeout, grace time.Duration, dial DialFunc) (Host, error) {
-	var res *dialResult
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -129,42 +128,49 @@ func DialBounded(ctx context.Context, name string, timeout, grace time.Duration,
 		}
 		done <- dialResult{h, err}
 	}()
-	// A dial that gives back just the context's error says less than ours.
-	bare := func(err error) bool { return err == context.DeadlineExceeded || err == context.Canceled }
-	ended, late := ctx.Done(), (<-chan time.Time)(nil)
-	func() {
-		for {
-			select {
-			case r := <-done:
-				switch {
-				case r.err == nil && ctx.Err() != nil:
-					// Connected just as the time ran out: the others
-					// were told this node is unreachable, so don't hand
-					// it out.
-					r.host.Close()
-				case !bare(r.err) || ctx.Err() == nil:
-					res = &r
-				}
-				return
-			case <-ended:
-				if grace <= 0 {
-					go closeLate(done)
-					return
-				}
-				ended, late = nil, time.After(grace)
-			case <-late:
-				go closeLate(done)
-				return
+	// take is the dial's own answer, unless the time ran out: a host that
+	// connected just then is closed (the others were told this node is
+	// unreachable), and the context's bare error says less than ours.
+	take := func(r dialResult) (Host, error, bool) {
+		if ctx.Err() != nil {
+			if r.err == nil {
+				r.host.Close()
+				return nil, nil, false
+			}
+			if r.err == context.DeadlineExceeded || r.err == context.Canceled {
+				return nil, nil, false
 			}
 		}
-	}()
-	if res != nil {
-		return res.host, res.err
+		return r.host, r.err, true
 	}
+	select {
+	case r := <-done:
+		if h, err, ok := take(r); ok {
+			return h, err
+		}
+		return nil, dialTimeout(ctx, name, timeout)
+	case <-ctx.Done():
+	}
+	if grace > 0 {
+		select {
+		case r := <-done:
+			if h, err, ok := take(r); ok {
+				return h, err
+			}
+			return nil, dialTimeout(ctx, name, timeout)
+		case <-time.After(grace):
+		}
+	}
+	go closeLate(done)
+	return nil, dialTimeout(ctx, name, timeout)
+}
+
+// dialTimeout is DialBounded's error once ctx has ended.
+func dialTimeout(ctx context.Context, name string, timeout time.Duration) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return nil, fmt.Errorf("node %s: no connection within %v: %w", name, timeout, ctx.Err())
+		return fmt.Errorf("node %s: no connection within %v: %w", name, timeout, ctx.Err())
 	}
-	return nil, fmt.Errorf("node %s: %w", name, ctx.Err())
+	return fmt.Errorf("node %s: %w", name, ctx.Err())
 }
 
 type dialResult struct {
