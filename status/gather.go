@@ -67,7 +67,7 @@ func Gather(ctx context.Context, o GatherOptions) *Report {
 		}
 	}
 
-	dials := startDials(ctx, names, in.timeout(), o.Dial)
+	dials, ended := startDials(ctx, names, in.timeout(), o.Dial)
 	defer func() {
 		for _, d := range dials {
 			if h, err := d.result(); err == nil {
@@ -76,7 +76,7 @@ func Gather(ctx context.Context, o GatherOptions) *Report {
 		}
 	}()
 	masters := etcdMasters(nodes, o.Extra, o.FirstMaster)
-	in.Hosts, in.Late = settle(dials, masters, in.Unreachable)
+	in.Hosts, in.Late = settle(dials, ended, masters, in.Unreachable)
 	for name, h := range in.Hosts {
 		if ips[name] == "" {
 			if ip := sshAddress(h); ip != "" {
@@ -90,12 +90,11 @@ func Gather(ctx context.Context, o GatherOptions) *Report {
 
 // dialing is one SSH login under way.
 type dialing struct {
-	name  string
-	start time.Time
-	done  chan struct{}
-	host  node.Host
-	err   error
-	took  time.Duration
+	name string
+	done chan struct{}
+	host node.Host
+	err  error
+	took time.Duration
 }
 
 func (d *dialing) result() (node.Host, error) {
@@ -104,20 +103,23 @@ func (d *dialing) result() (node.Host, error) {
 }
 
 // startDials logs in to every node at once, each login bounded by timeout
-// with no grace (node.DialBounded): a status must answer on time.
-// finished receives each login as it ends.
-func startDials(ctx context.Context, names []string, timeout time.Duration, dial node.DialFunc) []*dialing {
-	var out []*dialing
-	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
-		d := &dialing{name: name, start: time.Now(), done: make(chan struct{})}
+// with no grace (node.DialBounded): a status must answer on time. ended
+// receives each login as it ends.
+func startDials(ctx context.Context, names []string, timeout time.Duration, dial node.DialFunc) (dials []*dialing, ended <-chan *dialing) {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	ch := make(chan *dialing, len(names))
+	for _, name := range names {
+		d := &dialing{name: name, done: make(chan struct{})}
 		go func() {
-			defer close(d.done)
+			start := time.Now()
 			d.host, d.err = node.DialBounded(ctx, name, timeout, 0, dial)
-			d.took = time.Since(d.start)
+			d.took = time.Since(start)
+			close(d.done)
+			ch <- d
 		}()
-		out = append(out, d)
+		dials = append(dials, d)
 	}
-	return out
+	return dials, ch
 }
 
 // settle waits for the logins until all have ended, or until as long again
@@ -129,14 +131,11 @@ func startDials(ctx context.Context, names []string, timeout time.Duration, dial
 // passes it over; a connected master to go through is what settle waits
 // for (a quick worker does not end the wait). Failed logins go to
 // unreachable.
-func settle(dials []*dialing, masters []string, unreachable map[string]error) (hosts map[string]node.Host, late map[string]func() (node.Host, error)) {
+func settle(dials []*dialing, ended <-chan *dialing, masters []string, unreachable map[string]error) (hosts map[string]node.Host, late map[string]func() (node.Host, error)) {
 	hosts, late = map[string]node.Host{}, map[string]func() (node.Host, error){}
-	ended := make(chan *dialing, len(dials))
-	for _, d := range dials {
-		go func() { <-d.done; ended <- d }()
-	}
 	var cutoff <-chan time.Time
 	seen := map[*dialing]bool{}
+wait:
 	for len(seen) < len(dials) {
 		select {
 		case d := <-ended:
@@ -144,10 +143,9 @@ func settle(dials []*dialing, masters []string, unreachable map[string]error) (h
 			if d.err == nil && cutoff == nil && slices.Contains(masters, d.name) {
 				cutoff = time.After(max(d.took, 50*time.Millisecond))
 			}
-			continue
 		case <-cutoff:
+			break wait
 		}
-		break
 	}
 	for _, d := range dials {
 		switch {
