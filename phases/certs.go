@@ -68,6 +68,16 @@ func (Certs) Reads(c *Cluster) map[string][]string {
 	return out
 }
 
+// NewKeyPaths are a new master's leaf keys: each one missing is a key the
+// plan makes.
+func (Certs) NewKeyPaths() []string {
+	var out []string
+	for _, l := range leafNames(false) {
+		out = append(out, pkiDir+"/"+l+".key")
+	}
+	return out
+}
+
 // leafNames are the certificates a master holds, by path under pki
 // without extension; the first master already has all but the
 // apiserver's, which gains the LB names.

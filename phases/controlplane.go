@@ -64,6 +64,18 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	return w, nil
 }
 
+// NewKeyPaths are a new master's kubeconfigs: each one missing is a
+// client key the plan makes (renderKubeconfig).
+func (ControlPlane) NewKeyPaths() []string {
+	var out []string
+	for _, p := range controlPlanePaths() {
+		if strings.HasSuffix(p, ".conf") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // kubeconfigsFor are the kubeconfigs a new master's components and admin
 // use, with the server each must name.
 func kubeconfigsFor(c *Cluster, n NodeInfo) map[string]kubeconfigWant {

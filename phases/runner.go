@@ -241,6 +241,12 @@ type reader interface {
 	Reads(c *Cluster) map[string][]string
 }
 
+// keyMaker is a phase whose plan makes a private key for each of a new
+// master's NewKeyPaths that is missing (keysAhead counts them).
+type keyMaker interface {
+	NewKeyPaths() []string
+}
+
 // prefetch reads, in one round trip per node and all nodes at once, every
 // file the first master is a source of and every file the phases' plans
 // will read, so that planning costs no further round trips. A failure only
@@ -279,17 +285,8 @@ func prefetch(ctx context.Context, c *Cluster, list []Phase) {
 func keysAhead(ctx context.Context, c *Cluster, list []Phase) (string, int) {
 	var paths []string
 	for _, p := range list {
-		switch p.(type) {
-		case Certs:
-			for _, l := range leafNames(false) {
-				paths = append(paths, pkiDir+"/"+l+".key")
-			}
-		case ControlPlane:
-			for _, p := range controlPlanePaths() {
-				if strings.HasSuffix(p, ".conf") {
-					paths = append(paths, p)
-				}
-			}
+		if k, ok := p.(keyMaker); ok {
+			paths = append(paths, k.NewKeyPaths()...)
 		}
 	}
 	if len(paths) == 0 {
