@@ -25,9 +25,10 @@ cd "$REPO"
 rc=0
 summary=()
 failures=()
-# why_failed prints, from a go test -v log, the output of each subtest that
-# failed (its log lines, not the metrics), so that the end of CI's output,
-# which is what is kept, says what went wrong.
+# why_failed prints, from a go test -v log, the output of each test that
+# failed (a failed TestE2E's own lines include its metrics), at most 150
+# lines, so that the end of CI's output, which is what is kept, says what
+# went wrong.
 why_failed() {
   awk '
     NR == FNR { if ($0 ~ /^ *--- FAIL: /) { n = $0; sub(/^ *--- FAIL: /, "", n); sub(/ .*/, "", n); failed[n] = 1 }; next }
