@@ -41,10 +41,13 @@ type nodeSpec struct{ name, ip, root, bin string }
 
 // dirs are bound per node: everything kubeadm, the kubelet, containerd, etcd,
 // sshd, nginx, haproxy and keepalived write, so three nodes share one machine without seeing each
-// other's state.
+// other's state. /root too, as on a fresh machine: sshd runs each command
+// through root's bash, which reads ~/.bashrc, and the host's (a developer's,
+// with pyenv and the like) forked dozens of processes for every command
+// haadm ran, 0.1-0.2 s each on the loaded lab.
 var nodeDirs = []string{
 	"/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/var/lib/containerd",
-	"/etc/containerd", "/etc/cni/net.d", "/var/log", "/etc/ssh", "/root/.kube",
+	"/etc/containerd", "/etc/cni/net.d", "/var/log", "/etc/ssh", "/root",
 	"/etc/nginx", "/var/lib/nginx", "/etc/haproxy", "/etc/keepalived", "/var/lib/haadm", "/var/backups/haadm", "/tmp", "/run",
 }
 
