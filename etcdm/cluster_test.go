@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -166,7 +167,14 @@ func TestGrowCluster(t *testing.T) {
 			t.Fatalf("initial cluster = %q, want %q", ic, strings.Join(want, ","))
 		}
 		m3.start(t, ic, "existing")
-		promote(ctx, t, cli, m3.peerURL)
+		// The last member, as haadm promotes it: etcd's word alone.
+		lines := promoteWith(ctx, t, cli, m3.peerURL, true)
+		if !contains(lines, "member m3 is a voter; not waiting for it to serve clients") || slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "applied its promotion") }) {
+			t.Errorf("unconfirmed promotion of m3 reported %q", lines)
+		}
+		if m, ok := FindByPeerURL(mustList(ctx, t, cli), m3.peerURL); !ok || m.IsLearner {
+			t.Fatalf("after an unconfirmed promotion etcd lists m3 as %+v", m)
+		}
 	})
 
 	all := []*testNode{m1, m2, m3}
@@ -312,14 +320,20 @@ func mustList(ctx context.Context, t *testing.T, cli *clientv3.Client) []Member 
 // promote runs Promote as haadm does and returns its progress lines.
 func promote(ctx context.Context, t *testing.T, cli *clientv3.Client, peerURL string) []string {
 	t.Helper()
+	return promoteWith(ctx, t, cli, peerURL, false)
+}
+
+func promoteWith(ctx context.Context, t *testing.T, cli *clientv3.Client, peerURL string, unconfirmed bool) []string {
+	t.Helper()
 	var (
 		mu    sync.Mutex
 		lines []string
 	)
 	err := Promote(ctx, cli, peerURL, PromoteOptions{
-		Timeout:  20 * time.Second,
-		Interval: 200 * time.Millisecond,
-		StatusOf: StatusViaClient(cli),
+		Timeout:     20 * time.Second,
+		Interval:    200 * time.Millisecond,
+		StatusOf:    StatusViaClient(cli),
+		Unconfirmed: unconfirmed,
 		Progress: func(s string) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -25,8 +25,15 @@ type PromoteOptions struct {
 	// Progress, if set, receives one human-readable line per change of state.
 	Progress func(string)
 	// StatusOf, if set, is used to report how far the learner's raft log is
-	// behind the leader's while etcd refuses the promotion.
+	// behind the leader's while etcd refuses the promotion, and to confirm
+	// the promotion from the member itself.
 	StatusOf func(ctx context.Context, m Member) (*clientv3.StatusResponse, error)
+	// Unconfirmed returns once etcd lists the member as a voter, without
+	// asking the member itself (see confirmVoter), for a caller that waits
+	// for the member anyway: a new member can take 7 s to serve clients
+	// after its promotion, and the apiserver that starts next on its node
+	// waits for it while starting.
+	Unconfirmed bool
 }
 
 func (o PromoteOptions) withDefaults() PromoteOptions {
@@ -70,6 +77,10 @@ func Promote(ctx context.Context, cli *clientv3.Client, peerURL string, opts Pro
 		if err := promoteStarted(ctx, cli, m, opts.Timeout-time.Since(start), opts, report); err != nil {
 			return err
 		}
+	}
+	if opts.Unconfirmed {
+		report(fmt.Sprintf("member %s is a voter; not waiting for it to serve clients", m.Name))
+		return nil
 	}
 	confirmVoter(ctx, m, min(opts.Timeout-time.Since(start), confirmTimeout), opts, report)
 	return nil

@@ -99,6 +99,10 @@ type Cluster struct {
 	// needsImages: the run starts static pods (etcd or control-plane is
 	// in it), so preflight checks and pulls their images.
 	needsImages bool
+	// apiserversFollow: the run goes on to start the new masters'
+	// apiservers (control-plane is in it), whose start waits for their
+	// node's etcd member; the etcd phase need not wait for the last one.
+	apiserversFollow bool
 	// toPull are the images preflight found missing, by node.
 	toPull map[string][]string
 	// toInstall are the load-balancer packages preflight found missing.

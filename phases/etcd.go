@@ -86,6 +86,12 @@ func (Etcd) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 	// What --initial-cluster will be, for the plan's diff: every started
 	// member, plus the new nodes joined before this one.
 	predicted := startedMembers(members)
+	type join struct {
+		i         int
+		predicted []manifests.Member
+		voter     bool
+	}
+	var joins []join
 	for i, n := range c.New {
 		m, isMember := etcdm.FindByPeerURL(members, peerURL(n))
 		_, hasManifest := manifestsOn[i][manifestsDir+"/etcd.yaml"]
@@ -96,13 +102,29 @@ func (Etcd) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		if voter && hasManifest {
 			continue
 		}
-		w.add(joinSteps(c, n, src.pods["etcd.yaml"], manifestsOn[i], slices.Clone(predicted), voter)...)
+		joins = append(joins, join{i, slices.Clone(predicted), voter})
+	}
+	// The last promotion is followed by no membership change, only by its
+	// node's apiserver, which waits for the member while it starts.
+	lastPromotion := -1
+	for k, j := range joins {
+		if !j.voter {
+			lastPromotion = k
+		}
+	}
+	for k, j := range joins {
+		confirm := k != lastPromotion || !c.apiserversFollow
+		w.add(joinSteps(c, c.New[j.i], src.pods["etcd.yaml"], manifestsOn[j.i], j.predicted, j.voter, confirm)...)
 	}
 	return w, nil
 }
 
 // joinSteps are one node's join: learner, static pod, started, promoted.
-func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, predicted []manifests.Member, voter bool) []Step {
+// confirm waits, after the promotion, for the member itself to serve as a
+// voter (etcd's first publish after a snapshot can take it 7 s): what
+// comes next must find it so, a membership change or clients pointed at
+// it. Without confirm the member is not added to haadm's etcd client.
+func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, predicted []manifests.Member, voter, confirm bool) []Step {
 	peer := peerURL(n)
 	path := manifestsDir + "/etcd.yaml"
 	var initial []manifests.Member
@@ -203,7 +225,7 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 	if voter {
 		return steps
 	}
-	return append(steps, Step{
+	promoted := Step{
 		Node: n.Name, What: "etcd learner promoted to voter",
 		Do: func(ctx context.Context) error {
 			cli, err := c.EtcdClient(ctx)
@@ -212,18 +234,26 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 			}
 			if err := etcdm.Promote(ctx, cli, peer, etcdm.PromoteOptions{
 				Timeout: etcdPromoteTimeout, Interval: time.Second, StatusOf: etcdm.StatusViaClient(cli),
-				Progress: func(s string) { c.Log.Detail("etcd", n.Name, s) },
+				Unconfirmed: !confirm,
+				Progress:    func(s string) { c.Log.Detail("etcd", n.Name, s) },
 			}); err != nil {
 				return err
 			}
 			// New members are also endpoints: the client keeps working if
-			// the first master goes away later in this run.
-			if ep := controlplane.EtcdClientURL(n.IP); !slices.Contains(cli.Endpoints(), ep) {
+			// the first master goes away later in this run. An unconfirmed
+			// one is not: it may refuse requests a while yet, and the
+			// members promoted before it already reach etcd without the
+			// first master (with one new member alone, nothing does).
+			if ep := controlplane.EtcdClientURL(n.IP); confirm && !slices.Contains(cli.Endpoints(), ep) {
 				cli.SetEndpoints(append(cli.Endpoints(), ep)...)
 			}
 			return nil
 		},
-	})
+	}
+	if !confirm {
+		promoted.Details = []string{"the last promotion: its kube-apiserver's start (control-plane) waits for the member to serve"}
+	}
+	return append(steps, promoted)
 }
 
 // checkEtcdCerts refuses to add a member whose static pod could not start.

@@ -188,6 +188,16 @@ func TestEtcdPlan(t *testing.T) {
 	mustContain(t, string(golden), "--initial-cluster=emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380\n", "--initial-cluster-state=existing")
 	// wudang joins after emei: its prediction counts emei in.
 	mustContain(t, detailsOf(w, "wudang"), "--initial-cluster=emei=https://10.250.0.12:2380,shaolin=https://10.250.0.11:2380,wudang=https://10.250.0.13:2380\n")
+	if strings.Contains(detailsOf(w, ""), "the last promotion") {
+		t.Error("the etcd phase alone leaves a promotion unconfirmed")
+	}
+	// In a promote, the apiservers' start waits for the last member.
+	f.c.apiserversFollow = true
+	w = plan(t, ctx, Etcd{}, f.c)
+	last := w.Steps[len(w.Steps)-1]
+	if last.Node != "wudang" || len(last.Details) != 1 || !strings.Contains(last.Details[0], "the last promotion") || strings.Contains(detailsOf(w, "emei"), "the last promotion") {
+		t.Errorf("with control-plane after it, the plan's last promotion is %s %q, and emei's details say %q", last.Node, last.Details, detailsOf(w, "emei"))
+	}
 	f.unchanged(t)
 	cli, _ := f.c.EtcdClient(ctx)
 	if ms, err := etcdm.List(ctx, cli); err != nil || len(ms) != 1 {

@@ -44,6 +44,7 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 	}()
 	c.prefetched = done
 	c.needsImages = slices.ContainsFunc(list, func(p Phase) bool { return p.Name() == "etcd" || p.Name() == "control-plane" })
+	c.apiserversFollow = slices.ContainsFunc(list, func(p Phase) bool { return p.Name() == "control-plane" })
 	if err := Preflight(ctx, c); err != nil {
 		<-done // the prefetch uses the hosts the caller closes next
 		return err
