@@ -41,7 +41,8 @@ import (
 // rename in between cannot pair one file's size with another's content; a
 // file changed in place shows up as a missing or misplaced trailer. tar
 // reads each file through one descriptor too, and fails ("file changed as
-// we read it") when it changes under it.
+// we read it", exit 1) when it changes under it, renamed over included:
+// ReadFiles then reads once more.
 //
 // Both stop the script for anything that exists but is not a regular file.
 const readFilesPrologue = `set -e
@@ -67,11 +68,13 @@ r() {
 }
 `
 
-// readFilesTar is the tar a read uses: -P keeps the names as given, so the
+// readFilesTar is the tar a read uses: -P and --no-unquote keep the names
+// as given (GNU tar would otherwise turn a \t in a name into a tab), so the
 // parser can check each entry is the path it asked for; --hard-dereference
 // keeps a second path to the same file from arriving as a link without
-// content.
-const readFilesTar = "tar -c -f - -P --dereference --hard-dereference --no-recursion --"
+// content. The script unsets TAR_OPTIONS, and the format is fixed, so that
+// no setting of the node's changes the stream.
+const readFilesTar = "tar -c -f - --format=gnu -P --no-unquote --dereference --hard-dereference --no-recursion --"
 
 func readFilesScript(paths []string) string {
 	var b strings.Builder
@@ -82,7 +85,7 @@ func readFilesScript(paths []string) string {
 		fmt.Fprintf(&b, "\tif k %d %s; then set -- \"$@\" %s; fi\n", i, q, q)
 	}
 	fmt.Fprintf(&b, "\tif [ $# -eq 0 ]; then printf 'haadm-done %%s\\n' %d; exit 0; fi\n", len(paths))
-	fmt.Fprintf(&b, "\tprintf 'haadm-tar %%s\\n' $#\n\texec %s \"$@\";;\nesac\n", readFilesTar)
+	fmt.Fprintf(&b, "\tprintf 'haadm-tar %%s\\n' $#\n\tunset TAR_OPTIONS\n\texec %s \"$@\";;\nesac\n", readFilesTar)
 	for i, p := range paths {
 		fmt.Fprintf(&b, "r %d %s\n", i, ShellQuote(p))
 	}
@@ -115,6 +118,7 @@ func parseReadFiles(out []byte, paths []string) (files map[string]File, done int
 		return nil, i, fmt.Errorf("reading %s: malformed output of the read script at byte %d: %s", paths[i], pos, what)
 	}
 	var inTar []int // indexes of the paths the archive holds, in order
+	framed := false // the script framed a file itself: no archive follows
 	for i, p := range paths {
 		idx := strconv.Itoa(i)
 		start := pos
@@ -124,13 +128,14 @@ func parseReadFiles(out []byte, paths []string) (files map[string]File, done int
 			return bad(i, "no header line")
 		case len(h) == 3 && h[0] == "haadm-file" && h[1] == idx && h[2] == "missing":
 			continue
-		case len(h) == 3 && h[0] == "haadm-file" && h[1] == idx && h[2] == "tar":
+		case len(h) == 3 && h[0] == "haadm-file" && h[1] == idx && h[2] == "tar" && !framed:
 			inTar = append(inTar, i)
 			continue
-		case len(h) != 7 || h[0] != "haadm-file" || h[1] != idx || h[2] != "present":
+		case len(h) != 7 || h[0] != "haadm-file" || h[1] != idx || h[2] != "present" || len(inTar) > 0:
 			pos = start
 			return bad(i, "unexpected header")
 		}
+		framed = true
 		mode, errMode := strconv.ParseUint(h[3], 8, 12)
 		uid, errUID := strconv.ParseUint(h[4], 10, 31)
 		gid, errGID := strconv.ParseUint(h[5], 10, 31)
@@ -173,6 +178,7 @@ func readFilesArchive(archive []byte, paths []string, inTar []int, files map[str
 	r := bytes.NewReader(archive)
 	tr := tar.NewReader(r)
 	at := func() int { return len(archive) - r.Len() }
+	end := 0 // of the last content read
 	for _, i := range inTar {
 		p := paths[i]
 		bad := func(what string) (int, error) {
@@ -193,18 +199,24 @@ func readFilesArchive(archive []byte, paths []string, inTar []int, files map[str
 		case h.Uid < 0 || h.Gid < 0 || h.Uid > 1<<31-1 || h.Gid > 1<<31-1:
 			return bad(fmt.Sprintf("owner %d:%d", h.Uid, h.Gid))
 		}
+		// tar.Reader reads no further than the header: here the content
+		// starts.
+		end = at() + int(h.Size)
 		data := make([]byte, h.Size)
 		if _, err := io.ReadFull(tr, data); err != nil {
 			return bad(fmt.Sprintf("content: %v", err))
 		}
 		files[p] = File{Path: p, Data: data, Mode: fs.FileMode(h.Mode).Perm(), UID: h.Uid, GID: h.Gid}
 	}
-	if _, err := tr.Next(); err != io.EOF {
-		return len(paths), fmt.Errorf("reading files: malformed archive from tar at byte %d: no end after the last file (%v)", at(), err)
-	}
-	// tar pads its output to whole records with zeros.
-	if len(bytes.TrimLeft(archive[at():], "\x00")) > 0 {
-		return len(paths), fmt.Errorf("reading files: malformed archive from tar at byte %d: bytes after its end", at())
+	// What follows the last content is its padding to a block, then the
+	// end of the archive, two zero blocks, and tar's padding of its last
+	// record, all zeros in whole blocks. tar.Reader would take a stream
+	// cut anywhere in there for a whole one.
+	const block = 512
+	tail := archive[min((end+block-1)/block*block, len(archive)):]
+	if len(tail) < 2*block || len(tail)%block != 0 || len(bytes.TrimLeft(tail, "\x00")) > 0 {
+		return len(paths), fmt.Errorf("reading files: malformed archive from tar at byte %d: %d bytes after the last file, not the end of an archive (%d or more zero bytes in whole blocks)",
+			len(archive)-len(tail), len(tail), 2*block)
 	}
 	return len(paths), nil
 }

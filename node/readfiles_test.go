@@ -3,6 +3,8 @@ package node
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +52,7 @@ func TestReadFilesScriptWithAndWithoutTar(t *testing.T) {
 		filepath.Join(dir, "binary"):           allBytes(),
 		filepath.Join(dir, "big"):              pattern(100<<10+7, 3),
 		filepath.Join(dir, "odd name's $x\nz"): []byte("no newline"),
+		filepath.Join(dir, `back\tslash\n`):    []byte("GNU tar unquotes names unless told not to"),
 	}
 	for p, data := range want {
 		if err := os.WriteFile(p, data, 0o640); err != nil {
@@ -68,7 +71,7 @@ func TestReadFilesScriptWithAndWithoutTar(t *testing.T) {
 	paths = append(paths, filepath.Join(dir, "a.conf", "below"))
 
 	withTar, tarFiles := runReadScript(t, paths, "tar", "stat", "cat")
-	if !strings.Contains(withTar, "\nhaadm-tar 6\n") {
+	if !strings.Contains(withTar, "\nhaadm-tar 7\n") {
 		t.Errorf("GNU tar is here but the script did not use it:\n%.300q", withTar)
 	}
 	withoutTar, shFiles := runReadScript(t, paths, "stat", "cat")
@@ -103,7 +106,12 @@ func TestParseReadFilesArchive(t *testing.T) {
 		typ  byte
 		data string
 	}
-	stream := func(marker string, entries []entry, tail string) []byte {
+	// ends writes what follows the entries: the archive's end and padding.
+	whole := func(tw *tar.Writer, b *bytes.Buffer) {
+		tw.Close()
+		b.Write(make([]byte, 1024)) // tar's record padding
+	}
+	streamEnding := func(marker string, entries []entry, tail string, ends func(*tar.Writer, *bytes.Buffer)) []byte {
 		var b bytes.Buffer
 		b.WriteString("haadm-file 0 tar\nhaadm-file 1 missing\nhaadm-file 2 tar\n" + marker)
 		tw := tar.NewWriter(&b)
@@ -117,10 +125,12 @@ func TestParseReadFilesArchive(t *testing.T) {
 			}
 			tw.Write([]byte(e.data))
 		}
-		tw.Close()
-		b.Write(make([]byte, 1024)) // tar's record padding
+		ends(tw, &b)
 		b.WriteString(tail)
 		return b.Bytes()
+	}
+	stream := func(marker string, entries []entry, tail string) []byte {
+		return streamEnding(marker, entries, tail, whole)
 	}
 	good := []entry{{"/a", tar.TypeReg, "x\ny"}, {"/c", tar.TypeReg, ""}}
 	files, done, err := parseReadFiles(stream("haadm-tar 2\n", good, ""), paths)
@@ -140,6 +150,11 @@ func TestParseReadFilesArchive(t *testing.T) {
 		{"an extra entry", stream("haadm-tar 2\n", append(good, entry{"/d", tar.TypeReg, "z"}), ""), 3},
 		{"bytes after the end", stream("haadm-tar 2\n", good, "motd"), 3},
 		{"cut short", stream("haadm-tar 2\n", good, "")[:100], 0},
+		{"cut after the last content", streamEnding("haadm-tar 2\n", good, "", func(tw *tar.Writer, _ *bytes.Buffer) { tw.Flush() }), 3},
+		{"one zero block only", streamEnding("haadm-tar 2\n", good, "", func(tw *tar.Writer, b *bytes.Buffer) { tw.Flush(); b.Write(make([]byte, 512)) }), 3},
+		{"padding not in whole blocks", stream("haadm-tar 2\n", good, "\x00\x00\x00"), 3},
+		{"a framed file before the archive", []byte("haadm-file 0 present 600 0 0 1\nx\nhaadm-end 0\nhaadm-file 1 missing\nhaadm-file 2 tar\nhaadm-tar 1\n"), 2},
+		{"a framed file after an archived one", []byte("haadm-file 0 tar\nhaadm-file 1 missing\nhaadm-file 2 present 600 0 0 1\nx\nhaadm-end 2\nhaadm-done 3\n"), 2},
 	} {
 		files, done, err := parseReadFiles(tc.out, paths)
 		if err == nil || files != nil || done != tc.done {
@@ -148,6 +163,26 @@ func TestParseReadFilesArchive(t *testing.T) {
 		}
 		if done < len(paths) && !strings.Contains(err.Error(), paths[done]) {
 			t.Errorf("%s: error does not name %s: %v", tc.name, paths[done], err)
+		}
+	}
+}
+
+// Only tar's own word that a file changed while read makes ReadFiles read
+// again: not its other failures, not a cancelled session.
+func TestChangedWhileRead(t *testing.T) {
+	t.Parallel()
+	changed := &CmdError{Node: "emei", ExitCode: 1, Stderr: []byte("tar: /etc/kubernetes/admin.conf: file changed as we read it\n")}
+	if !changedWhileRead(fmt.Errorf("wrapped: %w", changed)) {
+		t.Error("tar's exit 1 for a changed file is not retried")
+	}
+	for name, err := range map[string]error{
+		"exit 2":    &CmdError{ExitCode: 2, Stderr: changed.Stderr},
+		"cancelled": &CmdError{ExitCode: -1, Stderr: changed.Stderr, Err: context.Canceled},
+		"other":     &CmdError{ExitCode: 1, Stderr: []byte("tar: /x: Cannot open: Permission denied\n")},
+		"no error":  nil,
+	} {
+		if changedWhileRead(err) {
+			t.Errorf("%s: retried", name)
 		}
 	}
 }

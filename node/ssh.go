@@ -543,7 +543,13 @@ func (h *SSHHost) ReadFiles(ctx context.Context, paths []string) (map[string]Fil
 	if len(paths) == 0 {
 		return map[string]File{}, nil
 	}
-	out, err := h.exec(ctx, readFilesScript(paths), nil)
+	script := readFilesScript(paths)
+	out, err := h.exec(ctx, script, nil)
+	if changedWhileRead(err) {
+		// A file replaced (renamed over, as haadm and kubeadm write)
+		// while tar read it: the next read finds the new one whole.
+		out, err = h.exec(ctx, script, nil)
+	}
 	if err != nil {
 		return nil, h.readFilesError(err, paths)
 	}
@@ -552,6 +558,13 @@ func (h *SSHHost) ReadFiles(ctx context.Context, paths []string) (map[string]Fil
 		return nil, fmt.Errorf("node %s: %w", h.name, err)
 	}
 	return files, nil
+}
+
+// changedWhileRead: GNU tar read a file that changed under it, and says so
+// with exit status 1 (its other failures exit 2).
+func changedWhileRead(err error) bool {
+	var ce *CmdError
+	return errors.As(err, &ce) && ce.Err == nil && ce.ExitCode == 1 && bytes.Contains(ce.Stderr, []byte("file changed as we read it"))
 }
 
 // readFilesError drops stdout from the error: it is file content, private
