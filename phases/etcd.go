@@ -104,8 +104,10 @@ func (Etcd) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		}
 		joins = append(joins, join{i, slices.Clone(predicted), voter})
 	}
-	// The last promotion is followed by no membership change, only by its
-	// node's apiserver, which waits for the member while it starts.
+	// After the last promotion no learner is added: a member is at most
+	// restarted (a voter whose etcd.yaml was lost), which needs no quorum
+	// check of etcd's. Its node's apiserver, started in control-plane,
+	// waits for the member while it starts.
 	lastPromotion := -1
 	for k, j := range joins {
 		if !j.voter {

@@ -44,7 +44,7 @@ type nodeSpec struct{ name, ip, root, bin string }
 // other's state. /root too, as on a fresh machine: sshd runs each command
 // through root's bash, which reads ~/.bashrc, and the host's (a developer's,
 // with pyenv and the like) forked dozens of processes for every command
-// haadm ran, 0.1-0.2 s each on the loaded lab.
+// haadm ran, 0.15-0.2 s each on the loaded lab.
 var nodeDirs = []string{
 	"/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/var/lib/containerd",
 	"/etc/containerd", "/etc/cni/net.d", "/var/log", "/etc/ssh", "/root",
