@@ -92,6 +92,11 @@ func (Etcd) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		voter     bool
 	}
 	var joins []join
+	// After the last promotion no learner is added: a member is at most
+	// restarted (a voter whose etcd.yaml was lost), which needs no quorum
+	// check of etcd's. Its node's apiserver, started in control-plane,
+	// waits for the member while it starts.
+	lastPromotion := -1
 	for i, n := range c.New {
 		m, isMember := etcdm.FindByPeerURL(members, peerURL(n))
 		_, hasManifest := manifestsOn[i][manifestsDir+"/etcd.yaml"]
@@ -102,17 +107,10 @@ func (Etcd) Plan(ctx context.Context, c *Cluster) (*Work, error) {
 		if voter && hasManifest {
 			continue
 		}
-		joins = append(joins, join{i, slices.Clone(predicted), voter})
-	}
-	// After the last promotion no learner is added: a member is at most
-	// restarted (a voter whose etcd.yaml was lost), which needs no quorum
-	// check of etcd's. Its node's apiserver, started in control-plane,
-	// waits for the member while it starts.
-	lastPromotion := -1
-	for k, j := range joins {
-		if !j.voter {
-			lastPromotion = k
+		if !voter {
+			lastPromotion = len(joins)
 		}
+		joins = append(joins, join{i, slices.Clone(predicted), voter})
 	}
 	for k, j := range joins {
 		confirm := k != lastPromotion || !c.apiserversFollow
