@@ -175,6 +175,10 @@ func TestGrowCluster(t *testing.T) {
 		if m, ok := FindByPeerURL(mustList(ctx, t, cli), m3.peerURL); !ok || m.IsLearner {
 			t.Fatalf("after an unconfirmed promotion etcd lists m3 as %+v", m)
 		}
+		// Unconfirmed leaves the wait to the caller (the apiserver that
+		// starts next, in haadm): m3 may refuse clients as a learner for a
+		// moment after the leader has applied its promotion.
+		waitSelfVoter(ctx, t, m3)
 	})
 
 	all := []*testNode{m1, m2, m3}
@@ -354,4 +358,23 @@ func contains(lines []string, want string) bool {
 		}
 	}
 	return false
+}
+
+// waitSelfVoter waits until n itself reports that it is no longer a learner.
+func waitSelfVoter(ctx context.Context, t *testing.T, n *testNode) {
+	t.Helper()
+	c := newClient(t, n.clientURL)
+	for {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := c.Status(sctx, n.clientURL)
+		cancel()
+		if err == nil && !st.IsLearner {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("member %s still a learner or unreachable (%v): %v", n.name, err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
