@@ -364,17 +364,15 @@ func contains(lines []string, want string) bool {
 func waitSelfVoter(ctx context.Context, t *testing.T, n *testNode) {
 	t.Helper()
 	c := newClient(t, n.clientURL)
-	for {
+	var last error
+	err := poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
 		st, err := c.Status(sctx, n.clientURL)
-		cancel()
-		if err == nil && !st.IsLearner {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("member %s still a learner or unreachable (%v): %v", n.name, err, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+		last = err
+		return err == nil && !st.IsLearner, nil
+	})
+	if err != nil {
+		t.Fatalf("member %s still a learner or unreachable (%v): %v", n.name, last, err)
 	}
 }
