@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,10 @@ func (Etcd) DependsOn() []string { return []string{"certs"} }
 const (
 	etcdStartTimeout   = 4 * time.Minute
 	etcdPromoteTimeout = 4 * time.Minute
+	// etcdPollInterval paces the promotion's attempts and its confirmation:
+	// a learner catches up and a member applies its promotion in well under
+	// a second once it can, so a slower pace is time lost at each member.
+	etcdPollInterval = 250 * time.Millisecond
 )
 
 // etcdCerts are what a member's static pod reads; a learner whose pod
@@ -223,20 +228,44 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 		},
 	}}
 	if voter {
+		// A voter restarted: its apiserver may start now.
+		steps[len(steps)-1].Gate = true
 		return steps
 	}
+	promoteOpts := func(cli *clientv3.Client, unconfirmed bool) etcdm.PromoteOptions {
+		return etcdm.PromoteOptions{
+			Timeout: etcdPromoteTimeout, Interval: etcdPollInterval, StatusOf: etcdm.StatusViaClient(cli),
+			Unconfirmed: unconfirmed,
+			Progress:    func(s string) { c.Log.Detail("etcd", n.Name, s) },
+		}
+	}
+	// The Gate: once a voter, the member is what its node's apiserver
+	// needs, and control-plane starts there while the confirmation (up to
+	// 7 s, see above) and the next node's join go on.
 	promoted := Step{
-		Node: n.Name, What: "etcd learner promoted to voter",
+		Node: n.Name, What: "etcd learner promoted to voter", Gate: true,
 		Do: func(ctx context.Context) error {
 			cli, err := c.EtcdClient(ctx)
 			if err != nil {
 				return err
 			}
-			if err := etcdm.Promote(ctx, cli, peer, etcdm.PromoteOptions{
-				Timeout: etcdPromoteTimeout, Interval: time.Second, StatusOf: etcdm.StatusViaClient(cli),
-				Unconfirmed: !confirm,
-				Progress:    func(s string) { c.Log.Detail("etcd", n.Name, s) },
-			}); err != nil {
+			return etcdm.Promote(ctx, cli, peer, promoteOpts(cli, true))
+		},
+	}
+	if !confirm {
+		promoted.Details = []string{"the last promotion: its kube-apiserver's start (control-plane) waits for the member to serve"}
+		return append(steps, promoted)
+	}
+	serves := Step{
+		Node: n.Name, What: "etcd member serves as a voter", Wait: true,
+		Do: func(ctx context.Context) error {
+			cli, err := c.EtcdClient(ctx)
+			if err != nil {
+				return err
+			}
+			// Promote again: the member is a voter, so this only asks the
+			// member itself until it says so.
+			if err := etcdm.Promote(ctx, cli, peer, promoteOpts(cli, false)); err != nil {
 				return err
 			}
 			// New members are also endpoints: the client keeps working if
@@ -244,16 +273,13 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 			// one is not: it may refuse requests a while yet, and the
 			// members promoted before it already reach etcd without the
 			// first master (with one new member alone, nothing does).
-			if ep := controlplane.EtcdClientURL(n.IP); confirm && !slices.Contains(cli.Endpoints(), ep) {
+			if ep := controlplane.EtcdClientURL(n.IP); !slices.Contains(cli.Endpoints(), ep) {
 				cli.SetEndpoints(append(cli.Endpoints(), ep)...)
 			}
 			return nil
 		},
 	}
-	if !confirm {
-		promoted.Details = []string{"the last promotion: its kube-apiserver's start (control-plane) waits for the member to serve"}
-	}
-	return append(steps, promoted)
+	return append(steps, promoted, serves)
 }
 
 // checkEtcdCerts refuses to add a member whose static pod could not start.

@@ -69,7 +69,7 @@ func TestMemberOf(t *testing.T) {
 func TestEtcdPlanStates(t *testing.T) {
 	t.Parallel()
 	shaolin := &etcdserverpb.Member{ID: 9, Name: "shaolin", PeerURLs: []string{"https://10.250.0.11:2380"}, ClientURLs: []string{"https://10.250.0.11:2379"}}
-	join := []string{"emei: etcd learner https://10.250.0.12:2380", "emei: etcd.yaml", "emei: etcd member started (wait)", "emei: etcd learner promoted to voter"}
+	join := []string{"emei: etcd learner https://10.250.0.12:2380", "emei: etcd.yaml", "emei: etcd member started (wait)", "emei: etcd learner promoted to voter", "emei: etcd member serves as a voter (wait)"}
 	for _, tt := range []struct {
 		name     string
 		members  []*etcdserverpb.Member
@@ -198,6 +198,20 @@ func TestEtcdPlan(t *testing.T) {
 	if last.Node != "wudang" || len(last.Details) != 1 || !strings.Contains(last.Details[0], "the last promotion") || strings.Contains(detailsOf(w, "emei"), "the last promotion") {
 		t.Errorf("with control-plane after it, the plan's last promotion is %s %q, and emei's details say %q", last.Node, last.Details, detailsOf(w, "emei"))
 	}
+	// Each node's control plane may start once its member is a voter
+	// (the Gate), while emei's is confirmed and wudang joins.
+	var gates []string
+	for _, s := range w.Steps {
+		if s.Gate {
+			gates = append(gates, s.Node+": "+s.What)
+		}
+	}
+	if want := []string{"emei: etcd learner promoted to voter", "wudang: etcd learner promoted to voter"}; !slices.Equal(gates, want) {
+		t.Errorf("gates %q, want %q", gates, want)
+	}
+	if got := stepsOf(w); !slices.Contains(got, "emei: etcd member serves as a voter (wait)") || slices.Contains(got, "wudang: etcd member serves as a voter (wait)") {
+		t.Errorf("steps %q: want emei confirmed before wudang joins, wudang left to its apiserver", got)
+	}
 	f.unchanged(t)
 	cli, _ := f.c.EtcdClient(ctx)
 	if ms, err := etcdm.List(ctx, cli); err != nil || len(ms) != 1 {
@@ -239,7 +253,7 @@ func TestEtcdRemovesStaleLearners(t *testing.T) {
 	}
 	f.c.Opts.RemoveStaleLearners = true
 	w := plan(t, ctx, Etcd{}, f.c)
-	if got := stepsOf(w); len(got) != 5 || got[0] != "remove stale etcd learner "+m.String() {
+	if got := stepsOf(w); len(got) != 6 || got[0] != "remove stale etcd learner "+m.String() {
 		t.Fatalf("steps = %q, want the removal first", got)
 	}
 	if err := w.Steps[0].Do(ctx); err != nil {
@@ -300,7 +314,7 @@ func TestEtcdApplyResumes(t *testing.T) {
 
 	// The re-run's plan: the same join, the manifest already as planned.
 	w := plan(t, t.Context(), Etcd{}, f.c)
-	if got := stepsOf(w); !slices.Equal(got, []string{"emei: etcd learner https://10.250.0.12:2380", "emei: etcd.yaml", "emei: etcd member started (wait)", "emei: etcd learner promoted to voter"}) {
+	if got := stepsOf(w); !slices.Equal(got, []string{"emei: etcd learner https://10.250.0.12:2380", "emei: etcd.yaml", "emei: etcd member started (wait)", "emei: etcd learner promoted to voter", "emei: etcd member serves as a voter (wait)"}) {
 		t.Errorf("re-run plan = %q", got)
 	}
 	if d := detailsOf(w, "emei"); strings.Contains(d, "redacted") || strings.Contains(d, "+++") {

@@ -42,6 +42,15 @@ type dependent interface {
 	DependsOn() []string
 }
 
+// follower is a phase that may start on a node as soon as the phase
+// right before it, Follows(), has passed its Gate step there, while that
+// phase goes on with the next node: a new master's control plane starts
+// while the next node's etcd member joins. Its work must be PerNode and
+// planned before the phase it follows changes anything.
+type follower interface {
+	Follows() string
+}
+
 // All returns the phases of a promotion in order: the endpoint's name in
 // /etc/hosts (when asked) before anything is pointed at it; certificates and the
 // control plane's host files before the etcd members, since everything a

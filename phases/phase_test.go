@@ -439,7 +439,7 @@ func TestRunDryRunAll(t *testing.T) {
 			steps = append(steps, l)
 		}
 	}
-	if !strings.HasPrefix(text, "dry run: 29 step(s); nothing was changed\n") || len(steps) != 29 {
+	if !strings.HasPrefix(text, "dry run: 30 step(s); nothing was changed\n") || len(steps) != 30 {
 		t.Errorf("%d steps printed under %q", len(steps), strings.SplitN(text, "\n", 2)[0])
 	}
 	want := []string{
@@ -447,6 +447,7 @@ func TestRunDryRunAll(t *testing.T) {
 		"[certs] emei: 21 files (ca.key, sa.key, sa.pub, and 18 more)",
 		"[etcd] emei: etcd learner https://10.250.0.12:2380",
 		"[etcd] emei: etcd.yaml",
+		"[etcd] emei: etcd member serves as a voter",
 		"[etcd] wudang: etcd learner promoted to voter",
 		"[control-plane] wudang: 6 files (controller-manager.conf, scheduler.conf, admin.conf, and 3 more)",
 		"[mark] emei: label and taint node-role.kubernetes.io/control-plane",

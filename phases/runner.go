@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -112,21 +113,32 @@ func Run(ctx context.Context, c *Cluster, list []Phase, out io.Writer) error {
 func applyAll(ctx context.Context, c *Cluster, list []Phase, plans []*Work, start time.Time) error {
 	changed := map[string]bool{}
 	var left []string
-	for i, p := range list {
+	for i := 0; i < len(list); i++ {
+		p := list[i]
 		w := plans[i]
 		if d, ok := p.(dependent); ok && anyOf(changed, d.DependsOn()) {
 			var err error
 			if w, err = p.Plan(ctx, c); err != nil {
-				return fmt.Errorf("phase %s: %w\n(re-run the same command to resume: every phase picks up where it stopped)", p.Name(), err)
+				return fmt.Errorf("phase %s: %w\n%s", p.Name(), err, resumeHint)
 			}
 		}
 		if w.Empty() {
 			c.Log.Step(p.Name(), "", 0, "already done")
 			continue
 		}
+		if i+1 < len(list) && follows(list[i+1], p, plans[i+1], changed) {
+			next, nw := list[i+1], plans[i+1]
+			if err := overlap(ctx, c.Log, p.Name(), w, next.Name(), nw); err != nil {
+				return err
+			}
+			changed[p.Name()], changed[next.Name()] = true, true
+			left = append(append(left, w.Left...), nw.Left...)
+			i++
+			continue
+		}
 		t0 := time.Now()
 		if err := w.apply(ctx, p.Name(), c.Log); err != nil {
-			return fmt.Errorf("phase %s: %w\n(re-run the same command to resume: every phase picks up where it stopped)", p.Name(), err)
+			return fmt.Errorf("phase %s: %w\n%s", p.Name(), err, resumeHint)
 		}
 		changed[p.Name()] = true
 		left = append(left, w.Left...)
@@ -134,6 +146,97 @@ func applyAll(ctx context.Context, c *Cluster, list []Phase, plans []*Work, star
 	}
 	c.Log.Step("promote", "", time.Since(start), "finished")
 	return leftover(c, left)
+}
+
+const resumeHint = "(re-run the same command to resume: every phase picks up where it stopped)"
+
+// follows reports whether next may run node by node alongside p: it says
+// it follows p, its plan is per node with work in it, and nothing it
+// depends on has changed since it was planned (p will, so p counts).
+func follows(next, p Phase, plan *Work, changed map[string]bool) bool {
+	f, ok := next.(follower)
+	if !ok || f.Follows() != p.Name() || plan.Empty() || !plan.PerNode {
+		return false
+	}
+	if d, ok := next.(dependent); ok && (anyOf(changed, d.DependsOn()) || slices.Contains(d.DependsOn(), p.Name())) {
+		return false
+	}
+	return true
+}
+
+// overlap applies first's work and, alongside, second's per node: a
+// node's steps of second start once first's Gate step for that node is
+// done, or at once when first has none there. When first fails, second
+// starts on no further node, and whatever second already started on a
+// node is let finish (a half-written control plane helps no one) before
+// both errors are returned.
+func overlap(ctx context.Context, log *Progress, first string, fw *Work, second string, sw *Work) error {
+	gates := map[string]chan struct{}{}
+	for k := range fw.Steps {
+		s := &fw.Steps[k]
+		if !s.Gate || s.Node == "" {
+			continue
+		}
+		open := make(chan struct{})
+		gates[s.Node] = open
+		do := s.Do
+		s.Do = func(ctx context.Context) error {
+			if err := do(ctx); err != nil {
+				return err
+			}
+			close(open)
+			return nil
+		}
+	}
+	firstDone := make(chan struct{})
+	sw.gate = func(node string) bool {
+		open, ok := gates[node]
+		if !ok {
+			return true
+		}
+		select {
+		case <-open:
+			return true
+		case <-firstDone:
+		}
+		select {
+		case <-open:
+			return true
+		default:
+			return false
+		}
+	}
+	var firstErr, secondErr error
+	var firstTook, secondTook time.Duration
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg.Go(func() {
+		defer close(firstDone)
+		firstErr = fw.apply(ctx, first, log)
+		firstTook = time.Since(t0)
+	})
+	wg.Go(func() {
+		secondErr = sw.apply(ctx, second, log)
+		secondTook = time.Since(t0)
+	})
+	wg.Wait()
+	if firstErr == nil {
+		log.Step(first, "", firstTook, "done")
+		if secondErr == nil {
+			log.Step(second, "", secondTook, "done (alongside "+first+")")
+		}
+	}
+	var errs []error
+	if firstErr != nil {
+		errs = append(errs, fmt.Errorf("phase %s: %w", first, firstErr))
+	}
+	if secondErr != nil {
+		errs = append(errs, fmt.Errorf("phase %s: %w", second, secondErr))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w\n%s", errors.Join(errs...), resumeHint)
+	}
+	return nil
 }
 
 func anyOf(set map[string]bool, names []string) bool {

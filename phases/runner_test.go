@@ -362,11 +362,11 @@ func TestExecute(t *testing.T) {
 		{"promote", Options{Nodes: []string{"emei", "wudang"}, LBNode: "emei", DryRun: true}, All(),
 			[]string{"[connect] ssh to shaolin, emei, wudang (", "[preflight] first master shaolin, promoting emei,wudang, endpoint 10.250.0.12:8443 (",
 				"[ssh] 8 round trips (emei 3, shaolin 2, wudang 3), "},
-			[]string{"dry run: 28 step(s); nothing was changed\n", "[lb] emei: /etc/nginx/nginx.conf, nginx started, listening on :8443\n"}},
+			[]string{"dry run: 29 step(s); nothing was changed\n", "[lb] emei: /etc/nginx/nginx.conf, nginx started, listening on :8443\n"}},
 		{"phase etcd", Options{Nodes: []string{"emei"}, DryRun: true}, []Phase{Etcd{}},
 			[]string{"[connect] ssh to shaolin, emei, wudang (", "[preflight] first master shaolin, promoting emei, endpoint (not used by this phase) (",
 				"[ssh] 6 round trips (emei 3, shaolin 2, wudang 1), "},
-			[]string{"dry run: 4 step(s); nothing was changed\n", "[etcd] emei: etcd learner https://10.250.0.12:2380\n"}},
+			[]string{"dry run: 5 step(s); nothing was changed\n", "[etcd] emei: etcd learner https://10.250.0.12:2380\n"}},
 	} {
 		var console, out bytes.Buffer
 		dialled = nil
@@ -450,5 +450,101 @@ func TestExecuteUnreachableWorker(t *testing.T) {
 		t.Error("no error for workers left out")
 	} else {
 		mustContain(t, err.Error(), "the control plane is done, but 2 worker(s) are left for a re-run", "node wutai: not reached: no route to host", "node kunlun: timed out")
+	}
+}
+
+// TestOverlap: the second phase starts on a node once the first has passed
+// that node's Gate, while the first goes on: here wudang's join waits for
+// emei's control plane to have started, which would never happen phase
+// after phase. A node the first has no Gate for starts at once.
+func TestOverlap(t *testing.T) {
+	t.Parallel()
+	r := &recorder{}
+	emeiCP := make(chan struct{})
+	gated := func(s Step) Step { s.Gate = true; return s }
+	first := &Work{Steps: []Step{
+		r.step("emei", "learner", nil),
+		gated(r.step("emei", "promoted", nil)),
+		{Node: "wudang", What: "learner", Do: func(ctx context.Context) error {
+			select {
+			case <-emeiCP:
+				return nil
+			case <-time.After(10 * time.Second):
+				return errors.New("emei's control plane did not start before wudang joined")
+			}
+		}},
+		gated(r.step("wudang", "promoted", nil)),
+	}}
+	second := &Work{PerNode: true, Steps: []Step{
+		{Node: "emei", What: "files", Do: func(context.Context) error { close(emeiCP); return nil }},
+		r.step("wudang", "files", nil),
+		r.step("kunlun", "files", nil),
+	}}
+	var out bytes.Buffer
+	if err := overlap(t.Context(), NewProgress(&out, &bytes.Buffer{}), "etcd", first, "control-plane", second); err != nil {
+		t.Fatal(err)
+	}
+	got := r.got()
+	if i, j := slices.Index(got, "wudang: promoted"), slices.Index(got, "wudang: files"); i < 0 || j < i {
+		t.Errorf("order %q: wudang's files before its promotion", got)
+	}
+	if !slices.Contains(got, "kunlun: files") {
+		t.Errorf("order %q: kunlun, with nothing to wait for, did not run", got)
+	}
+	mustContain(t, out.String(), "[etcd] done", "[control-plane] done (alongside etcd)")
+}
+
+// TestOverlapFirstFails: when the first phase fails before a node's Gate,
+// the second never starts there, what it started elsewhere finishes, and
+// the error names both phases' failures and says how to resume.
+func TestOverlapFirstFails(t *testing.T) {
+	t.Parallel()
+	r := &recorder{}
+	release := make(chan struct{})
+	first := &Work{Steps: []Step{
+		{Node: "emei", What: "promoted", Gate: true, Do: func(context.Context) error { return nil }},
+		{Node: "wudang", What: "learner", Do: func(context.Context) error { <-release; return errors.New("member add refused") }},
+		{Node: "wudang", What: "promoted", Gate: true, Do: func(context.Context) error { return nil }},
+	}}
+	second := &Work{PerNode: true, Steps: []Step{
+		{Node: "emei", What: "files", Do: func(context.Context) error { close(release); return nil }},
+		r.step("emei", "apiserver ready", errors.New("timed out")),
+		r.step("wudang", "files", nil),
+	}}
+	var out bytes.Buffer
+	err := overlap(t.Context(), NewProgress(&out, &bytes.Buffer{}), "etcd", first, "control-plane", second)
+	if err == nil {
+		t.Fatal("overlap succeeded")
+	}
+	mustContain(t, err.Error(), "phase etcd: node wudang: learner: member add refused", "phase control-plane: node emei: apiserver ready: timed out", resumeHint)
+	if got := r.got(); slices.Contains(got, "wudang: files") || !slices.Contains(got, "emei: apiserver ready") {
+		t.Errorf("ran %q: want emei's control plane to the end, nothing of wudang's", got)
+	}
+	if strings.Contains(out.String(), "] done") {
+		t.Errorf("a failed overlap reported a phase done:\n%s", out.String())
+	}
+}
+
+// TestFollows: only a phase that says so, planned per node and not
+// depending on what the first one changes, runs alongside it.
+func TestFollows(t *testing.T) {
+	t.Parallel()
+	perNode := &Work{PerNode: true, Steps: []Step{{Node: "emei", What: "files", Do: func(context.Context) error { return nil }}}}
+	inOrder := &Work{Steps: perNode.Steps}
+	for _, tt := range []struct {
+		name       string
+		next, prev Phase
+		plan       *Work
+		want       bool
+	}{
+		{"control-plane after etcd", ControlPlane{}, Etcd{}, perNode, true},
+		{"control-plane restarting running apiservers", ControlPlane{}, Etcd{}, inOrder, false},
+		{"control-plane with nothing to do", ControlPlane{}, Etcd{}, &Work{}, false},
+		{"control-plane after another phase", ControlPlane{}, HostFiles{}, perNode, false},
+		{"etcd, which follows no phase", Etcd{}, HostFiles{}, perNode, false},
+	} {
+		if got := follows(tt.next, tt.prev, tt.plan, map[string]bool{}); got != tt.want {
+			t.Errorf("%s: follows = %v", tt.name, got)
+		}
 	}
 }

@@ -22,6 +22,9 @@ type Work struct {
 	// re-run; apply fills it.
 	Left []string
 	mu   sync.Mutex
+	// gate, when set, holds each node's steps of PerNode work until it
+	// answers; false skips them (see overlap).
+	gate func(node string) bool
 }
 
 // maxBatch bounds how many Batch steps run at once: enough to make a large
@@ -46,6 +49,10 @@ type Step struct {
 	// reported and left for a re-run (a worker that is down must not hold
 	// up the control plane).
 	Optional bool
+	// Gate marks the step after which the next phase may start on Node
+	// while this phase goes on with other nodes (a phase that follows
+	// node by node: see follower).
+	Gate bool
 	// Do makes the change; it is safe to repeat.
 	Do func(ctx context.Context) error
 }
@@ -97,6 +104,9 @@ func (w *Work) apply(ctx context.Context, phase string, log *Progress) error {
 			byNode[s.Node] = append(byNode[s.Node], s)
 		}
 		return forEach(len(order), func(i int) error {
+			if w.gate != nil && !w.gate(order[i]) {
+				return nil
+			}
 			for _, s := range byNode[order[i]] {
 				if err := w.runStep(ctx, phase, log, s, run); err != nil {
 					return err
@@ -209,9 +219,12 @@ func waitFor(ctx context.Context, log *Progress, phase, nodeName, what string, t
 // just about to happen, and backs off to 2 s.
 func pollInterval(elapsed time.Duration) time.Duration {
 	switch {
-	case elapsed < 5*time.Second:
-		return 250 * time.Millisecond
 	case elapsed < 20*time.Second:
+		// Most waits (an apiserver's start, an etcd member's publish) end
+		// 5 to 15 s in; polling every second here cost half a second on
+		// average at each.
+		return 250 * time.Millisecond
+	case elapsed < time.Minute:
 		return time.Second
 	}
 	return 2 * time.Second

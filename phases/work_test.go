@@ -209,9 +209,9 @@ func TestWaitFor(t *testing.T) {
 func TestPollInterval(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ elapsed, want time.Duration }{
-		{0, 250 * time.Millisecond}, {4 * time.Second, 250 * time.Millisecond},
-		{5 * time.Second, time.Second}, {19 * time.Second, time.Second},
-		{20 * time.Second, 2 * time.Second}, {10 * time.Minute, 2 * time.Second},
+		{0, 250 * time.Millisecond}, {12 * time.Second, 250 * time.Millisecond},
+		{20 * time.Second, time.Second}, {59 * time.Second, time.Second},
+		{time.Minute, 2 * time.Second}, {10 * time.Minute, 2 * time.Second},
 	} {
 		if got := pollInterval(tt.elapsed); got != tt.want {
 			t.Errorf("pollInterval(%s) = %s, want %s", tt.elapsed, got, tt.want)
