@@ -159,6 +159,10 @@ func (b *bench) promoteRun(ctx context.Context, i int) report.Run {
 		}
 	}
 	b.availability(&r, inWindow, window)
+	// Requests that failed during a promote have so far been slow writes on
+	// several apiservers at once: etcd's own account (elections, slow
+	// applies and fsyncs) is what says why.
+	b.keepEtcdLogs(ctx, name, append([]string{first}, nodes...))
 	if ok && b.timeline == nil {
 		b.timeline, b.timelineRun, b.timelineEnd = inWindow, i, window
 		b.timelineMarks = marks(res)
@@ -194,6 +198,20 @@ func (b *bench) promoteRun(ctx context.Context, i int) report.Run {
 	}
 	b.failover(ctx, &r, "https://"+externalEndpoint, name)
 	return r
+}
+
+// keepEtcdLogs saves each node's etcd container log beside the run's
+// other logs; a node whose log cannot be had gets a line saying why.
+func (b *bench) keepEtcdLogs(ctx context.Context, name string, nodes []string) {
+	for _, n := range nodes {
+		out, err := b.ssh(ctx, n, "crictl logs --tail 5000 $(crictl ps -q --name '^etcd$' | head -n 1) 2>&1")
+		if err != nil {
+			out = err.Error() + "\n"
+		}
+		if err := os.WriteFile(b.logPath(name+"-etcd-"+n+".log"), []byte(out), 0o644); err != nil {
+			b.say("%s: keeping %s's etcd log: %v", name, n, err)
+		}
+	}
 }
 
 // marks are the phases' starts in a promote's log, for the timeline.
