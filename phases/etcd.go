@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"slices"
 	"strings"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/haadm/haadm/controlplane"
 	"github.com/haadm/haadm/etcdm"
@@ -273,9 +274,19 @@ func joinSteps(c *Cluster, n NodeInfo, src []byte, have map[string]node.File, pr
 			// one is not: it may refuse requests a while yet, and the
 			// members promoted before it already reach etcd without the
 			// first master (with one new member alone, nothing does).
-			if ep := controlplane.EtcdClientURL(n.IP); !slices.Contains(cli.Endpoints(), ep) {
-				cli.SetEndpoints(append(cli.Endpoints(), ep)...)
+			// Promote only reports a confirmation that timed out, so ask once
+			// more before making the member an endpoint.
+			ep := controlplane.EtcdClientURL(n.IP)
+			if slices.Contains(cli.Endpoints(), ep) {
+				return nil
 			}
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if st, err := cli.Status(sctx, ep); err != nil || st.IsLearner {
+				c.Log.Detail("etcd", n.Name, fmt.Sprintf("%s not used as an etcd endpoint: it does not answer as a voter yet (%v)", ep, err))
+				return nil
+			}
+			cli.SetEndpoints(append(cli.Endpoints(), ep)...)
 			return nil
 		},
 	}

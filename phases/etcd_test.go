@@ -209,7 +209,9 @@ func TestEtcdPlan(t *testing.T) {
 	if want := []string{"emei: etcd learner promoted to voter", "wudang: etcd learner promoted to voter"}; !slices.Equal(gates, want) {
 		t.Errorf("gates %q, want %q", gates, want)
 	}
-	if got := stepsOf(w); !slices.Contains(got, "emei: etcd member serves as a voter (wait)") || slices.Contains(got, "wudang: etcd member serves as a voter (wait)") {
+	if got := stepsOf(w); slices.Index(got, "emei: etcd member serves as a voter (wait)") < 0 ||
+		slices.Index(got, "emei: etcd member serves as a voter (wait)") > slices.Index(got, "wudang: etcd learner https://10.250.0.13:2380") ||
+		slices.Contains(got, "wudang: etcd member serves as a voter (wait)") {
 		t.Errorf("steps %q: want emei confirmed before wudang joins, wudang left to its apiserver", got)
 	}
 	f.unchanged(t)

@@ -167,20 +167,24 @@ func follows(next, p Phase, plan *Work, changed map[string]bool) bool {
 // overlap applies first's work and, alongside, second's per node: a
 // node's steps of second start once first's Gate step for that node is
 // done, or at once when first has none there. When first fails, second
-// starts on no further node, and whatever second already started on a
-// node is let finish (a half-written control plane helps no one) before
-// both errors are returned.
+// starts on no further node, its waits stop (an apiserver waiting on an
+// etcd that just failed would hold the error back for minutes; a re-run
+// waits again) and a write it already started is let finish before both
+// errors are returned. The plans themselves are left as they were.
 func overlap(ctx context.Context, log *Progress, first string, fw *Work, second string, sw *Work) error {
+	firstDone := make(chan struct{})
+	var firstErr error
 	gates := map[string]chan struct{}{}
-	for k := range fw.Steps {
-		s := &fw.Steps[k]
-		if !s.Gate || s.Node == "" {
+	f := &Work{PerNode: fw.PerNode, Steps: slices.Clone(fw.Steps)}
+	for k := range f.Steps {
+		st := &f.Steps[k]
+		if !st.Gate || st.Node == "" {
 			continue
 		}
 		open := make(chan struct{})
-		gates[s.Node] = open
-		do := s.Do
-		s.Do = func(ctx context.Context) error {
+		gates[st.Node] = open
+		do := st.Do
+		st.Do = func(ctx context.Context) error {
 			if err := do(ctx); err != nil {
 				return err
 			}
@@ -188,8 +192,30 @@ func overlap(ctx context.Context, log *Progress, first string, fw *Work, second 
 			return nil
 		}
 	}
-	firstDone := make(chan struct{})
-	sw.gate = func(node string) bool {
+	outer := ctx
+	waitCtx, stopWaits := context.WithCancel(ctx)
+	defer stopWaits()
+	sec := &Work{PerNode: true, Steps: slices.Clone(sw.Steps)}
+	for k := range sec.Steps {
+		st := &sec.Steps[k]
+		if !st.Wait {
+			continue
+		}
+		do := st.Do
+		st.Do = func(ctx context.Context) error {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(waitCtx, cancel)()
+			err := do(ctx)
+			if err != nil && ctx.Err() != nil && waitCtx.Err() != nil && outer.Err() == nil {
+				return fmt.Errorf("stopped waiting: phase %s failed (%w)", first, err)
+			}
+			return err
+		}
+	}
+	var mu sync.Mutex
+	var skipped []string
+	sec.gate = func(node string) bool {
 		open, ok := gates[node]
 		if !ok {
 			return true
@@ -203,23 +229,37 @@ func overlap(ctx context.Context, log *Progress, first string, fw *Work, second 
 		case <-open:
 			return true
 		default:
-			return false
 		}
+		mu.Lock()
+		skipped = append(skipped, node)
+		mu.Unlock()
+		log.Detail(second, node, "not started: phase "+first+" stopped before this node was ready for it")
+		return false
 	}
-	var firstErr, secondErr error
+	var secondErr error
 	var firstTook, secondTook time.Duration
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	wg.Go(func() {
 		defer close(firstDone)
-		firstErr = fw.apply(ctx, first, log)
+		firstErr = f.apply(ctx, first, log)
 		firstTook = time.Since(t0)
+		if firstErr != nil {
+			stopWaits()
+		}
 	})
 	wg.Go(func() {
-		secondErr = sw.apply(ctx, second, log)
+		secondErr = sec.apply(ctx, second, log)
 		secondTook = time.Since(t0)
 	})
 	wg.Wait()
+	fw.Left, sw.Left = f.Left, sec.Left
+	if firstErr == nil && secondErr == nil && len(skipped) > 0 {
+		// Only an Optional Gate step that failed leaves a gate shut with
+		// first done; its node's second phase did not run.
+		slices.Sort(skipped)
+		secondErr = fmt.Errorf("not started on %s: phase %s left them short of it", strings.Join(skipped, ", "), first)
+	}
 	if firstErr == nil {
 		log.Step(first, "", firstTook, "done")
 		if secondErr == nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -475,8 +476,16 @@ func TestOverlap(t *testing.T) {
 		}},
 		gated(r.step("wudang", "promoted", nil)),
 	}}
+	var emeiPromoted atomic.Bool
+	first.Steps[1].Do = func(context.Context) error { emeiPromoted.Store(true); return nil }
 	second := &Work{PerNode: true, Steps: []Step{
-		{Node: "emei", What: "files", Do: func(context.Context) error { close(emeiCP); return nil }},
+		{Node: "emei", What: "files", Do: func(context.Context) error {
+			if !emeiPromoted.Load() {
+				return errors.New("emei's control plane started before its member was a voter")
+			}
+			close(emeiCP)
+			return nil
+		}},
 		r.step("wudang", "files", nil),
 		r.step("kunlun", "files", nil),
 	}}
@@ -492,6 +501,69 @@ func TestOverlap(t *testing.T) {
 		t.Errorf("order %q: kunlun, with nothing to wait for, did not run", got)
 	}
 	mustContain(t, out.String(), "[etcd] done", "[control-plane] done (alongside etcd)")
+	// The plans are left as they were: the same work overlapped again
+	// runs again, its gates new.
+	emeiCP = make(chan struct{})
+	second.Steps[0].Do = func(context.Context) error { close(emeiCP); return nil }
+	if err := overlap(t.Context(), NewProgress(&bytes.Buffer{}, &bytes.Buffer{}), "etcd", first, "control-plane", second); err != nil {
+		t.Fatalf("the same work again: %v", err)
+	}
+}
+
+// TestOverlapStopsWaits: when the first phase fails, the second's waits
+// stop at once instead of running out their time (an apiserver waiting
+// for an etcd that just failed would hold the error back for minutes).
+func TestOverlapStopsWaits(t *testing.T) {
+	t.Parallel()
+	first := &Work{Steps: []Step{
+		{Node: "emei", What: "promoted", Gate: true, Do: func(context.Context) error { return nil }},
+		{Node: "wudang", What: "learner", Do: func(context.Context) error {
+			time.Sleep(100 * time.Millisecond)
+			return errors.New("member add refused")
+		}},
+	}}
+	second := &Work{PerNode: true, Steps: []Step{
+		{Node: "emei", What: "kube-apiserver ready", Wait: true, Do: func(ctx context.Context) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Minute):
+				return errors.New("waited out its time")
+			}
+		}},
+	}}
+	t0 := time.Now()
+	err := overlap(t.Context(), NewProgress(&bytes.Buffer{}, &bytes.Buffer{}), "etcd", first, "control-plane", second)
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("overlap returned after %s", took)
+	}
+	if err == nil {
+		t.Fatal("overlap succeeded")
+	}
+	mustContain(t, err.Error(), "member add refused", "node emei: kube-apiserver ready: stopped waiting: phase etcd failed")
+}
+
+// TestOverlapOptionalGate: an Optional Gate step that fails leaves the
+// first phase done but its node's second phase not started, which is an
+// error, not "done".
+func TestOverlapOptionalGate(t *testing.T) {
+	t.Parallel()
+	r := &recorder{}
+	first := &Work{Steps: []Step{
+		{Node: "emei", What: "promoted", Gate: true, Optional: true, Do: func(context.Context) error { return errors.New("no") }},
+	}}
+	second := &Work{PerNode: true, Steps: []Step{r.step("emei", "files", nil)}}
+	var out bytes.Buffer
+	err := overlap(t.Context(), NewProgress(&out, &bytes.Buffer{}), "etcd", first, "control-plane", second)
+	if err == nil || !strings.Contains(err.Error(), "not started on emei") {
+		t.Fatalf("overlap = %v", err)
+	}
+	if len(r.got()) != 0 || strings.Contains(out.String(), "[control-plane] done") {
+		t.Errorf("emei's control plane ran (%q) or was reported done:\n%s", r.got(), out.String())
+	}
+	if len(first.Left) != 1 {
+		t.Errorf("first.Left = %q, want the Optional failure", first.Left)
+	}
 }
 
 // TestOverlapFirstFails: when the first phase fails before a node's Gate,
